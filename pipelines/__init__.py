@@ -1,0 +1,1 @@
+"""flowsync pipelines: the command line, pipeline building and reporting."""

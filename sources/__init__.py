@@ -1,0 +1,1 @@
+"""dlt sources for the flow platforms flowsync syncs."""

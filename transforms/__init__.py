@@ -1,0 +1,1 @@
+"""SQL transforms that build the analytics tables."""
