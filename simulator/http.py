@@ -1,0 +1,27 @@
+"""The request and response shapes the API handlers work with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Request:
+    """An API request, parsed: path without query, single-valued query, lower-case headers."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    base_url: str
+
+
+@dataclass
+class Response:
+    """A JSON (or, for gateway errors, text) response."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,258 @@
+"""One HTTP server on loopback for both APIs, plus an admin API under `/_sim/`.
+
+Admin endpoints (no auth; the server binds to loopback):
+- `GET /_sim/info`: clock, credentials and base URLs to point a pipeline at;
+- `POST /_sim/advance` `{"seconds": N, "new_twilio": n, "new_hilos": n, "finish_fraction": f}`;
+- `GET|POST /_sim/faults` `{"rates": {...}, "queue": [...], "retry_after": s,
+  "slow_seconds": s, "latency_ms": ms}`; `POST /_sim/faults/clear`;
+- `GET /_sim/stats`, `POST /_sim/stats/reset`: requests per operation and status;
+- `POST /_sim/twilio/flows/{sid}/delete`: delete a flow, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from . import hilos_api, twilio_api
+from .faults import FaultInjector
+from .http import Request, Response
+from .world import SimConfig, World, twilio_time
+
+log = logging.getLogger("flowsync.simulator")
+
+
+class Simulator:
+    """The API simulator: a world, its HTTP server and the faults it injects.
+
+    Use it in-process (`with Simulator(cfg) as sim: ...`) or from the command line
+    (`flowsync simulate`).
+    """
+
+    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.world = World(config)
+        self.faults = FaultInjector(self.world.config.seed)
+        self.twilio = twilio_api.TwilioApi(self.world)
+        self.hilos = hilos_api.HilosApi(self.world)
+        self._stats_lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.responses: Counter[str] = Counter()
+        self._server = _Server((host, port), _Handler)
+        self._server.sim = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Simulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="simulator",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serves in this thread until interrupted, then closes the socket."""
+        try:
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            self._server.server_close()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what tests and the admin api use ---------------------------------------------------
+
+    def advance(self, seconds: int, **kwargs) -> dict:
+        return self.world.advance(seconds, **kwargs)
+
+    def stats(self) -> dict:
+        with self._stats_lock:
+            return {"requests": dict(self.requests), "total": sum(self.requests.values()),
+                    "responses": dict(self.responses),
+                    "faults": dict(self.faults.injected)}
+
+    def reset_stats(self) -> None:
+        with self._stats_lock:
+            self.requests.clear()
+            self.responses.clear()
+        self.faults.injected.clear()
+
+    def info(self) -> dict:
+        cfg = self.world.config
+        return {
+            "now": twilio_time(self.world.now),
+            "seed": cfg.seed,
+            "twilio": {"base_url": self.base_url, "account_sid": cfg.twilio_account_sid,
+                       "auth_token": cfg.twilio_auth_token,
+                       "api_key_sid": cfg.twilio_api_key_sid,
+                       "api_key_secret": cfg.twilio_api_key_secret,
+                       "flows": len(self.world.live_twilio_flows()),
+                       "executions": sum(len(self.world.twilio_retained(f))
+                                         for f in self.world.live_twilio_flows())},
+            "hilos": {"base_url": self.base_url, "api_token": cfg.hilos_api_token,
+                      "flows": len(self.world.hilos_flows),
+                      "flow_executions": len(self.world.hilos_batches),
+                      "contact_runs": len(self.world.hilos_runs)},
+        }
+
+    def _count(self, op: str, status: str) -> None:
+        with self._stats_lock:
+            self.requests[op] += 1
+            self.responses[status] += 1
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def dispatch_admin(self, req: Request) -> Response:
+        try:
+            body = json.loads(req.body) if req.body else {}
+        except ValueError:
+            return Response(400, {"error": "body is not JSON"})
+        p, m = req.path, req.method
+        try:
+            if p == "/_sim/info" and m == "GET":
+                return Response(200, self.info())
+            if p == "/_sim/clock" and m == "GET":
+                return Response(200, {"now": twilio_time(self.world.now)})
+            if p == "/_sim/advance" and m == "POST":
+                known = {"seconds", "new_twilio", "new_hilos", "finish_fraction"}
+                if set(body) - known or "seconds" not in body:
+                    return Response(400, {"error": f"expected keys {sorted(known)} with seconds"})
+                return Response(200, self.advance(int(body.pop("seconds")), **body))
+            if p == "/_sim/faults" and m == "GET":
+                return Response(200, self.faults.describe())
+            if p == "/_sim/faults" and m == "POST":
+                self.faults.configure(**body)
+                return Response(200, self.faults.describe())
+            if p == "/_sim/faults/clear" and m == "POST":
+                self.faults.clear()
+                return Response(200, self.faults.describe())
+            if p == "/_sim/stats" and m == "GET":
+                return Response(200, self.stats())
+            if p == "/_sim/stats/reset" and m == "POST":
+                self.reset_stats()
+                return Response(200, self.stats())
+            if p.startswith("/_sim/twilio/flows/") and p.endswith("/delete") and m == "POST":
+                self.world.delete_twilio_flow(p.split("/")[4])
+                return Response(200, {"deleted": p.split("/")[4]})
+        except (TypeError, ValueError, StopIteration) as exc:
+            return Response(400, {"error": str(exc) or type(exc).__name__})
+        return Response(404, {"error": f"no admin endpoint {m} {p}"})
+
+    def dispatch_api(self, req: Request) -> tuple[str, str | None, Response | None]:
+        """Routes an API request: (operation, fault to inject, response)."""
+        r = twilio_api.route(req.path)
+        api, handler = ("twilio", self.twilio) if r else ("hilos", self.hilos)
+        if r is None:
+            r = hilos_api.route(req.path)
+        if r is None:
+            return "unknown", None, Response(404, {"detail": "Not found."})
+        op, params = r
+        fault = self.faults.draw(req.path)
+        settings = self.faults.settings
+        if settings.latency_ms:
+            time.sleep(settings.latency_ms / 1000)
+        if fault == "slow":
+            time.sleep(settings.slow_seconds)
+        if fault in ("429", "500", "502", "503"):
+            return op, fault, _fault_response(api, int(fault), settings.retry_after)
+        auth = (twilio_api if api == "twilio" else hilos_api).authenticate(self.world, req)
+        if auth is not None:
+            return op, fault, auth
+        return op, fault, handler.handle(req, op, params)
+
+
+def _fault_response(api: str, status: int, retry_after: int) -> Response:
+    if status == 429:
+        body = (twilio_api.error(429, 20429, "Too Many Requests").body if api == "twilio"
+                else {"detail": f"Request was throttled. Expected available in {retry_after} seconds."})
+        return Response(429, body, {"Retry-After": str(retry_after)})
+    if status == 500:
+        return Response(500, twilio_api.error(500, 20500, "Internal Server Error").body
+                        if api == "twilio" else {"detail": "A server error occurred."})
+    label = {502: "Bad Gateway", 503: "Service Unavailable"}[status]
+    return Response(status, f"<html><body><h1>{status} {label}</h1></body></html>",
+                    {"Content-Type": "text/html"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    sim: Simulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        sim = self.server.sim
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        req = Request(
+            method=self.command, path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body, base_url=f"http://{host}",
+        )
+        if req.path.startswith("/_sim/"):
+            self._send(sim.dispatch_admin(req))
+            return
+        op, fault, resp = sim.dispatch_api(req)
+        if fault == "drop":
+            sim._count(op, "dropped")
+            self.close_connection = True
+            return
+        sim._count(op, str(resp.status) if fault != "truncate" else "truncated")
+        self._send(resp, truncate=fault == "truncate")
+
+    def _send(self, resp: Response, truncate: bool = False) -> None:
+        if isinstance(resp.body, str):
+            payload = resp.body.encode()
+            ctype = "text/html; charset=utf-8"
+        else:
+            payload = json.dumps(resp.body, separators=(",", ":")).encode()
+            ctype = "application/json"
+        if truncate:
+            payload = payload[: max(1, len(payload) // 2)]
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.headers.pop("Content-Type", ctype))
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        if truncate:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(payload)
