@@ -229,7 +229,14 @@ class _Handler(BaseHTTPRequestHandler):
         if req.path.startswith("/_sim/"):
             self._send(sim.dispatch_admin(req))
             return
-        op, fault, resp = sim.dispatch_api(req)
+        try:
+            op, fault, resp = sim.dispatch_api(req)
+        except Exception:
+            # a simulator bug must be loud, not look like an injected dropped connection
+            log.exception("simulator error on %s %s", req.method, self.path)
+            op, fault = "error", None
+            resp = Response(500, {"detail": "simulator internal error (see its log)"},
+                            {"X-Simulator-Error": "1"})
         if fault == "drop":
             sim._count(op, "dropped")
             self.close_connection = True

@@ -10,6 +10,7 @@ always give the same world.
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 import threading
 import uuid
@@ -146,14 +147,23 @@ class SimConfig:
             self.start = self.start.replace(tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return datetime.fromtimestamp(days * DAY, UTC).strftime("%Y-%m-%d")
+
+
 def twilio_time(ts: int) -> str:
     """Formats epoch seconds the way Twilio does (second precision, Z)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    days, secs = divmod(ts, DAY)
+    hours, secs = divmod(secs, 3600)
+    minutes, secs = divmod(secs, 60)
+    return f"{_day(days)}T{hours:02d}:{minutes:02d}:{secs:02d}Z"
 
 
 def hilos_time(us: int) -> str:
     """Formats epoch microseconds the way Hilos (Django REST framework) does."""
-    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    secs, micro = divmod(us, 1_000_000)
+    return f"{twilio_time(secs)[:-1]}.{micro:06d}Z"
 
 
 def _hex_sid(rng: random.Random, prefix: str) -> str:

@@ -195,3 +195,16 @@ def test_info_names_credentials_and_sizes(sim: Simulator) -> None:
                                                for f in sim.world.twilio_flows)
     assert info["hilos"]["contact_runs"] == 800
     assert info["now"] == "2026-11-01T12:00:00Z"
+
+
+def test_a_handler_bug_is_a_loud_500_not_a_dropped_connection(
+        sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(sim.twilio, "flows_list", broken)
+    with twilio_client(sim) as t:
+        resp = t.get("/v2/Flows")
+    assert resp.status_code == 500
+    assert resp.headers["X-Simulator-Error"] == "1"
+    assert sim.stats()["requests"] == {"error": 1}
