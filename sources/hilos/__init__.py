@@ -1,0 +1,222 @@
+"""dlt source for Hilos: flow executions and flow-execution contacts.
+
+Both resources are incremental on `created_on` and merged on `id`. The API has no date
+filter, and runs change after they are created (READY/RUNNING contacts finish; batches
+move their counters), so each sync re-reads a window: newest-first pages down to the
+oldest run still open at the last sync, never further back than `lookback_days` before
+the newest run seen. `lag` on the incremental lets those re-read rows through, and merge
+keeps one row per id at its latest state. Open flow executions that fall below the
+window are refreshed one by one through the detail endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import dlt
+import httpx
+
+from ..http import HttpClient
+from .client import HilosClient, Quarantine, Window, check_records, parse_timestamp
+from .settings import (
+    CONTACT_OPEN,
+    CONTACT_STATUSES,
+    DEFAULT_BASE_URL,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_PAGE_SIZE,
+    EXECUTION_FINAL,
+    EXECUTION_STATUSES,
+)
+
+log = logging.getLogger("flowsync.hilos")
+
+QUARANTINE_HINTS = dlt.mark.make_hints(
+    table_name="quarantine", write_disposition="merge", primary_key=("resource", "record_key"),
+    columns={"created_on": {"data_type": "timestamp", "nullable": True}},
+)
+
+
+def make_http(api_token: str, base_url: str, transport: httpx.BaseTransport | None = None,
+              **options: Any) -> HttpClient:
+    """The HTTP client for Hilos: `Authorization: Token <api_token>`."""
+    return HttpClient(base_url, service="Hilos",
+                      auth_hint="sources.hilos.api_token (SOURCES__HILOS__API_TOKEN)",
+                      headers={"Authorization": f"Token {api_token}"}, transport=transport,
+                      **options)
+
+
+@dlt.source(name="hilos")
+def hilos_source(
+    api_token: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    initial_date: str | None = None,
+    http: HttpClient | None = None,
+) -> Any:
+    """Hilos flow executions and flow-execution contacts.
+
+    Args:
+        api_token: the Hilos API token (secret).
+        base_url: the API's root.
+        page_size: rows per contacts page (the executions list has a fixed size).
+        lookback_days: how far behind the newest run a still-open run is re-read.
+        initial_date: ISO 8601; runs created before it are not loaded. Default: all.
+        http: a ready client (tests); default one built from the arguments.
+    """
+    if not api_token:
+        raise ValueError("Hilos is not configured: set sources.hilos.api_token "
+                         "(SOURCES__HILOS__API_TOKEN)")
+    if page_size < 1:
+        raise ValueError(f"sources.hilos.page_size must be at least 1, not {page_size}")
+    if lookback_days < 0:
+        raise ValueError(f"sources.hilos.lookback_days must not be negative, not {lookback_days}")
+    start = None
+    if initial_date:
+        start = parse_timestamp(initial_date)
+        if start is None:
+            raise ValueError(f"sources.hilos.initial_date is not an ISO 8601 date: {initial_date!r}")
+    client = HilosClient(http or make_http(api_token, base_url))
+    lookback = timedelta(days=lookback_days)
+    return (
+        flow_executions(client, lookback, _incremental(start, lookback)),
+        flow_execution_contacts(client, lookback, page_size, _incremental(start, lookback)),
+    )
+
+
+def _incremental(start: datetime | None, lookback: timedelta) -> dlt.sources.incremental:
+    return dlt.sources.incremental(
+        "created_on", initial_value=start, lag=lookback.total_seconds(),
+        on_cursor_value_missing="include",
+    )
+
+
+def _window_start(state: dict, lookback: timedelta) -> datetime | None:
+    """The oldest created_on this sync must re-read; None on the first sync."""
+    newest = parse_timestamp(state.get("newest"))
+    if newest is None:
+        return None
+    oldest_open = parse_timestamp(state.get("oldest_open"))
+    start = min(newest, oldest_open) if oldest_open else newest
+    floor = newest - lookback
+    if start < floor:
+        log.warning("Hilos: runs open since %s are older than lookback_days; only runs "
+                    "since %s are re-read", start.isoformat(), floor.isoformat())
+        start = floor
+    return start
+
+
+def _read(client: HilosClient, pages: Iterator[list[dict]], window: Window,
+          statuses: frozenset[str], quarantine: Quarantine) -> Iterator[tuple[list, list]]:
+    """(rows, quarantine entries) per page, down to the window's start."""
+    read_all = True
+    for raw in pages:
+        rows, bad = check_records(raw, statuses, quarantine)
+        rows, done = window.pass_page(rows)
+        yield rows, bad
+        if done:
+            read_all = False
+            break
+    window.finish(read_all)
+
+
+def _track(state: dict, newest: datetime | None, oldest_open: datetime | None) -> None:
+    if newest is not None:
+        old = parse_timestamp(state.get("newest"))
+        state["newest"] = max(newest, old).isoformat() if old else newest.isoformat()
+    state["oldest_open"] = oldest_open.isoformat() if oldest_open else None
+
+
+@dlt.resource(name="flow_execution_contacts", primary_key="id", write_disposition="merge")
+def flow_execution_contacts(
+    client: HilosClient, lookback: timedelta, page_size: int,
+    created_on: dlt.sources.incremental = dlt.sources.incremental("created_on"),
+) -> Iterator[Any]:
+    """One row per contact run of a flow, at its latest status."""
+    state = dlt.current.resource_state()
+    window = Window(_window_start(state, lookback), state, "flow-execution-contact")
+    if state.get("unordered"):
+        log.warning("Hilos flow-execution-contact: rows were not newest-first last time; "
+                    "reading every page")
+    quarantine = Quarantine("flow_execution_contacts")
+    newest = oldest_open = None
+    for rows, bad in _read(client, client.contact_pages(page_size), window, CONTACT_STATUSES,
+                           quarantine):
+        for row in rows:
+            ts = row["created_on"]
+            newest = ts if newest is None or ts > newest else newest
+            if row.get("status") in CONTACT_OPEN and (oldest_open is None or ts < oldest_open):
+                oldest_open = ts
+        if rows:
+            yield rows
+        if bad:
+            yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+    _track(state, newest, oldest_open)
+    quarantine.report()
+    if window.duplicates:
+        log.info("Hilos flow-execution-contact: %d row(s) repeated across pages (new runs "
+                 "arrived while paging); loaded once", window.duplicates)
+
+
+@dlt.resource(name="flow_executions", primary_key="id", write_disposition="merge")
+def flow_executions(
+    client: HilosClient, lookback: timedelta,
+    created_on: dlt.sources.incremental = dlt.sources.incremental("created_on"),
+) -> Iterator[Any]:
+    """One row per flow execution (a batch run of a flow), at its latest state.
+
+    The list is read down to the newest execution of the last sync; executions that were
+    still open then and lie below that are refreshed through the detail endpoint.
+    """
+    state = dlt.current.resource_state()
+    newest_before = parse_timestamp(state.get("newest"))
+    window = Window(newest_before, state, "flow-execution")
+    quarantine = Quarantine("flow_executions")
+    open_before: dict[str, str] = dict(state.get("open") or {})
+    still_open: dict[str, str] = {}
+    seen: set[str] = set()
+    newest = None
+    for rows, bad in _read(client, client.execution_pages(), window, EXECUTION_STATUSES,
+                           quarantine):
+        for row in rows:
+            seen.add(row["id"])
+            ts = row["created_on"]
+            newest = ts if newest is None or ts > newest else newest
+            if row.get("status") not in EXECUTION_FINAL:
+                still_open[row["id"]] = ts.isoformat()
+        if rows:
+            yield rows
+        if bad:
+            yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+    floor = (max(newest, newest_before) if newest and newest_before else newest or newest_before)
+    floor = floor - lookback if floor else None
+    refreshed, dropped = [], 0
+    for exec_id, created in open_before.items():
+        if exec_id in seen:
+            continue
+        created_ts = parse_timestamp(created)
+        if floor and created_ts and created_ts < floor:
+            dropped += 1
+            continue
+        detail = client.execution_detail(exec_id)
+        if detail is None:
+            log.info("Hilos flow-execution %s is gone (404); no longer refreshed", exec_id)
+            continue
+        rows, bad = check_records([detail], EXECUTION_STATUSES, quarantine)
+        for row in rows:
+            if row.get("status") not in EXECUTION_FINAL:
+                still_open[row["id"]] = row["created_on"].isoformat()
+        refreshed.extend(rows)
+        if bad:
+            yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+    if refreshed:
+        yield refreshed
+    if dropped:
+        log.warning("Hilos: %d flow execution(s) still open after lookback_days; no longer "
+                    "refreshed", dropped)
+    _track(state, newest, None)
+    state["open"] = still_open
+    quarantine.report()

@@ -1,0 +1,211 @@
+"""Hilos paging, record checks and the re-read window, as plain generators.
+
+The API lists rows with page numbers, no date filter and no documented order. A sync
+reads pages from the first (newest, when the API is newest-first) down to a window start
+and stops there; it checks the order it receives on every page, and when rows are not
+newest-first it reads every page instead (and says so once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from ..http import HttpClient, NotFoundError
+from .settings import CONTACTS_PATH, DETAIL_ONLY_FIELDS, EXECUTIONS_PATH
+
+log = logging.getLogger("flowsync.hilos")
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An aware UTC datetime from an ISO 8601 string, or None when it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+class HilosClient:
+    """Reads Hilos list pages and flow-execution details through an `HttpClient`."""
+
+    def __init__(self, http: HttpClient) -> None:
+        self.http = http
+        self.pages_read: Counter[str] = Counter()
+
+    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict]]:
+        """Pages of `results`, page 1 first, until `next` is null.
+
+        Page numbers are ours rather than the `next` links', so a link naming another
+        scheme or host (a proxy's) never receives the token.
+        """
+        page = 1
+        while True:
+            query = dict(params or {})
+            if page > 1:
+                query["page"] = page
+            try:
+                body = self.http.get_json(path, query, endpoint=path)
+            except NotFoundError:
+                if page == 1:
+                    raise
+                # the list shrank between two pages: drf answers "Invalid page."
+                log.info("Hilos %s: page %d is gone; the list ended early", path, page)
+                return
+            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+                raise ValueError(f"Hilos {path} page {page}: expected a page with `results`, "
+                                 f"got {type(body).__name__}")
+            self.pages_read[path] += 1
+            yield body["results"]
+            if not body.get("next"):
+                return
+            page += 1
+
+    def contact_pages(self, page_size: int) -> Iterator[list[dict]]:
+        return self.pages(CONTACTS_PATH, {"page_size": page_size})
+
+    def execution_pages(self) -> Iterator[list[dict]]:
+        return self.pages(EXECUTIONS_PATH)
+
+    def execution_detail(self, execution_id: str) -> dict | None:
+        """A flow execution from the detail endpoint, in the list's shape; None if gone."""
+        path = f"{EXECUTIONS_PATH}/{execution_id}"
+        try:
+            detail = self.http.get_json(path, endpoint=f"{EXECUTIONS_PATH}/{{id}}")
+        except NotFoundError:
+            return None
+        return detail_as_list_row(detail)
+
+
+def detail_as_list_row(detail: dict) -> dict:
+    """Maps a detail response onto the list's row shape, so a refreshed row looks the same.
+
+    The detail nests `flow_version` and `status_triggered_by` as objects where the list
+    has their ids, and adds fields the list does not have.
+    """
+    row = {k: v for k, v in detail.items() if k not in DETAIL_ONLY_FIELDS}
+    if isinstance(row.get("flow_version"), dict):
+        row["flow_version"] = row["flow_version"].get("id")
+    if isinstance(row.get("status_triggered_by"), dict):
+        row["status_triggered_by"] = row["status_triggered_by"].get("id")
+    return row
+
+
+class Quarantine:
+    """Records that cannot be loaded as they are, kept where an analyst can see them."""
+
+    def __init__(self, resource: str) -> None:
+        self.resource = resource
+        self.counts: Counter[str] = Counter()
+
+    def entry(self, record: Any, reason: str) -> dict:
+        self.counts[reason] += 1
+        raw = json.dumps(record, sort_keys=True, default=str)
+        record_id = record.get("id") if isinstance(record, dict) else None
+        return {
+            "resource": self.resource,
+            "record_key": str(record_id) if record_id else hashlib.sha1(raw.encode()).hexdigest(),
+            "reason": reason,
+            "raw_record": raw,
+            "seen_at": datetime.now(UTC),
+        }
+
+    def report(self) -> None:
+        for reason, n in sorted(self.counts.items()):
+            log.warning("Hilos %s: %d record(s) quarantined (%s); see table `quarantine`",
+                        self.resource, n, reason)
+
+
+def check_records(records: Iterable[Any], statuses: frozenset[str],
+                  quarantine: Quarantine) -> tuple[list[dict], list[dict]]:
+    """Splits raw records into loadable rows (created_on parsed) and quarantine entries.
+
+    A row without an id or a valid created_on cannot be merged or placed in time: it goes
+    to quarantine only. A row with an unknown status is loaded as it is, and noted in
+    quarantine too, so a new status from the API is seen, not lost.
+    """
+    rows: list[dict] = []
+    bad: list[dict] = []
+    for record in records:
+        if not isinstance(record, dict):
+            bad.append(quarantine.entry(record, "not an object"))
+            continue
+        created = parse_timestamp(record.get("created_on"))
+        if not record.get("id"):
+            bad.append(quarantine.entry(record, "missing id"))
+            continue
+        if created is None:
+            reason = "missing created_on" if record.get("created_on") is None else "invalid created_on"
+            bad.append(quarantine.entry(record, reason))
+            continue
+        if record.get("status") not in statuses:
+            bad.append(quarantine.entry(record, f"unknown status {record.get('status')!r} (row loaded)"))
+        rows.append({**record, "created_on": created})
+    return rows, bad
+
+
+class Window:
+    """How far back a sync reads, and what the order of the pages allows.
+
+    Args:
+        start: the oldest created_on this sync must see; None reads everything.
+        state: the resource's state; keeps `order_verified` and `unordered` across runs.
+        what: the list's name in messages.
+    """
+
+    def __init__(self, start: datetime | None, state: dict, what: str) -> None:
+        self.start = start
+        self.state = state
+        self.what = what
+        self.read_all = False
+        self.violation = False
+        self._prev: datetime | None = None
+        self._prev_ids: set[str] = set()
+        self.duplicates = 0
+
+    def pass_page(self, rows: list[dict]) -> tuple[list[dict], bool]:
+        """Checks one page of parsed rows; returns the rows to keep and whether to stop."""
+        for row in rows:
+            ts = row["created_on"]
+            if self._prev is not None:
+                if ts > self._prev:
+                    self._note_violation()
+                elif ts < self._prev:
+                    self.state["order_verified"] = True
+            self._prev = ts
+        # rows that slid over from the previous page when new ones arrived on top
+        fresh = [r for r in rows if r["id"] not in self._prev_ids]
+        self.duplicates += len(rows) - len(fresh)
+        self._prev_ids = {r["id"] for r in rows}
+        if self.start is None:
+            return fresh, False
+        keep = [r for r in fresh if r["created_on"] >= self.start]
+        done = self._may_stop() and bool(rows) and rows[-1]["created_on"] < self.start
+        return keep, done
+
+    def finish(self, read_all: bool) -> None:
+        """Records what this sync learned about the order."""
+        if read_all:
+            # a full read saw every page: its verdict replaces the old one
+            self.state["unordered"] = self.violation
+
+    def _may_stop(self) -> bool:
+        return (not self.violation and not self.state.get("unordered")
+                and bool(self.state.get("order_verified")))
+
+    def _note_violation(self) -> None:
+        if not self.violation:
+            self.violation = True
+            if not self.state.get("unordered"):
+                log.warning("Hilos %s: rows are not newest-first; reading every page instead "
+                            "of stopping early", self.what)
+            self.state["unordered"] = True

@@ -1,0 +1,193 @@
+"""The HTTP layer both sources share: one pooled httpx client, retries, clear errors.
+
+Retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections and
+truncated JSON bodies, honouring `Retry-After`; a bounded number of attempts, then an
+`ApiError` naming the endpoint and the last status. 401/403 fail at once with an
+`AuthError` naming the setting to fix. Credentials travel only in headers, and no message
+this module writes includes a header.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+log = logging.getLogger("flowsync.http")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class ApiError(Exception):
+    """A request failed for good. The message names the service, endpoint and status."""
+
+    def __init__(self, message: str, *, endpoint: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.status = status
+
+
+class AuthError(ApiError):
+    """The API rejected the credentials (401/403)."""
+
+
+class NotFoundError(ApiError):
+    """The API answered 404."""
+
+
+class HttpClient:
+    """A pooled httpx client with retries, for one API.
+
+    Args:
+        base_url: the API's root, e.g. https://api.hilos.io.
+        service: the API's name in messages ("Hilos", "Twilio Studio").
+        auth_hint: what to fix on 401/403, e.g. "sources.hilos.api_token".
+        auth: httpx auth (Twilio's basic auth), if any.
+        headers: extra headers (Hilos' token header), if any.
+        timeout: seconds for each read; connecting gets at most 10.
+        max_attempts: tries per request, the first included.
+        backoff_base: seconds before the second try; doubles each time.
+        backoff_max: the longest wait between tries without a Retry-After.
+        retry_after_max: the longest Retry-After honoured; longer ones are capped.
+        max_connections: pool size (raise it for concurrent requests).
+        transport: an httpx transport, for tests (httpx.MockTransport).
+        sleep: the waiting function, for tests.
+    """
+
+    def __init__(self, base_url: str, *, service: str, auth_hint: str,
+                 auth: httpx.Auth | tuple[str, str] | None = None,
+                 headers: Mapping[str, str] | None = None, timeout: float = 30.0,
+                 max_attempts: int = 6, backoff_base: float = 0.5, backoff_max: float = 30.0,
+                 retry_after_max: float = 300.0, max_connections: int = 10,
+                 transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.service = service
+        self.auth_hint = auth_hint
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.retry_after_max = retry_after_max
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), auth=auth, headers=dict(headers or {}),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections),
+            transport=transport, follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+    def get_json(self, url: str, params: Mapping[str, Any] | None = None,
+                 *, endpoint: str | None = None) -> Any:
+        """GETs a URL (a path under base_url, or an absolute next-page URL) and parses JSON.
+
+        Args:
+            url: path or absolute URL.
+            params: query parameters (added to any the URL already has).
+            endpoint: the name counted and used in messages; default the URL's path.
+
+        Raises:
+            AuthError: on 401/403.
+            NotFoundError: on 404.
+            ApiError: on any other failure, after retries where they make sense.
+        """
+        name = endpoint or urlsplit(url).path
+        last_problem = ""
+        last_status: int | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            with self._lock:
+                self.requests[name] += 1
+            retry_after: float | None = None
+            try:
+                # httpx replaces the url's own query when given params={}: pass None then
+                resp = self._client.get(url, params=dict(params) if params else None)
+            except httpx.TimeoutException as exc:
+                last_problem, last_status = f"timed out ({type(exc).__name__})", None
+            except httpx.TransportError as exc:
+                last_problem, last_status = f"connection failed ({type(exc).__name__}: {exc})", None
+            else:
+                last_status = resp.status_code
+                if resp.status_code in (401, 403):
+                    raise AuthError(
+                        f"{self.service} rejected the credentials (HTTP {resp.status_code}) on "
+                        f"GET {name}: check {self.auth_hint}", endpoint=name,
+                        status=resp.status_code)
+                if resp.status_code == 404:
+                    raise NotFoundError(f"{self.service}: GET {name} answered 404 Not Found",
+                                        endpoint=name, status=404)
+                if resp.status_code in RETRY_STATUSES:
+                    last_problem = f"HTTP {resp.status_code}"
+                    retry_after = self._retry_after(resp)
+                elif resp.status_code >= 400:
+                    raise ApiError(
+                        f"{self.service}: GET {name} answered HTTP {resp.status_code}: "
+                        f"{_snippet(resp)}", endpoint=name, status=resp.status_code)
+                else:
+                    try:
+                        return resp.json()
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        last_problem = (f"HTTP {resp.status_code} with a body that is not "
+                                        f"valid JSON ({len(resp.content)} bytes; truncated?)")
+            if attempt == self.max_attempts:
+                break
+            delay = self._delay(attempt, retry_after)
+            with self._lock:
+                self.retries[name] += 1
+            log.info("%s: GET %s %s; retry %d/%d in %.1fs", self.service, name, last_problem,
+                     attempt, self.max_attempts - 1, delay)
+            self._sleep(delay)
+        raise ApiError(f"{self.service}: GET {name} failed after {self.max_attempts} attempts; "
+                       f"last: {last_problem}", endpoint=name, status=last_status)
+
+    def _retry_after(self, resp: httpx.Response) -> float | None:
+        raw = resp.headers.get("Retry-After")
+        if raw is None:
+            return None
+        try:
+            seconds = float(raw)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+            if parsed is None:
+                return None
+            seconds = parsed.timestamp() - time.time()
+        return min(max(0.0, seconds), self.retry_after_max)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            # a little jitter so concurrent workers do not return in lockstep
+            return retry_after + self._rng.uniform(0, min(1.0, self.backoff_base))
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+
+def _snippet(resp: httpx.Response, limit: int = 300) -> str:
+    text = resp.text.strip().replace("\n", " ")
+    return text[:limit] + ("…" if len(text) > limit else "")

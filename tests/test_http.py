@@ -1,0 +1,124 @@
+"""The shared HTTP client: retries, backoff, Retry-After, clear errors, no secrets."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from sources.http import ApiError, AuthError, HttpClient, NotFoundError
+
+SECRET = "s3cret-token-value"
+
+
+def make(handler, **options) -> tuple[HttpClient, list[float]]:
+    sleeps: list[float] = []
+    client = HttpClient("https://api.example.test", service="Example",
+                        auth_hint="sources.example.token", headers={"Authorization": SECRET},
+                        transport=httpx.MockTransport(handler), sleep=sleeps.append, **options)
+    return client, sleeps
+
+
+def scripted(*steps):
+    """A handler answering each request with the next step (a Response or an exception)."""
+    seen: list[httpx.Request] = []
+    queue = list(steps)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        step = queue.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    return handler, seen
+
+
+def test_retry_after_is_honoured_then_the_request_succeeds() -> None:
+    handler, seen = scripted(httpx.Response(429, headers={"Retry-After": "7"}),
+                             httpx.Response(200, json={"ok": True}))
+    client, sleeps = make(handler)
+    assert client.get_json("/things", {"page": 2}) == {"ok": True}
+    assert [str(r.url) for r in seen] == ["https://api.example.test/things?page=2"] * 2
+    assert len(sleeps) == 1 and 7 <= sleeps[0] <= 7.5
+    assert client.requests == {"/things": 2} and client.retries == {"/things": 1}
+
+
+def test_backoff_doubles_with_jitter_on_5xx_timeouts_drops_and_truncated_json() -> None:
+    handler, seen = scripted(
+        httpx.Response(503), httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.Response(200, content=b'{"results": [1, 2'),
+        httpx.Response(200, json={"results": [1, 2, 3]}))
+    client, sleeps = make(handler, backoff_base=1.0, backoff_max=100)
+    assert client.get_json("/list") == {"results": [1, 2, 3]}
+    assert len(seen) == 5
+    # equal jitter: each wait lies in [ceiling/2, ceiling] with the ceiling doubling
+    for attempt, delay in enumerate(sleeps, start=1):
+        ceiling = 2 ** (attempt - 1)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_attempts_are_bounded_and_the_error_names_endpoint_and_status() -> None:
+    handler, seen = scripted(*[httpx.Response(502)] * 4)
+    client, _ = make(handler, max_attempts=4)
+    with pytest.raises(ApiError) as err:
+        client.get_json("/v2/Flows/FW1/Executions", endpoint="/v2/Flows/{FlowSid}/Executions")
+    assert len(seen) == 4
+    assert err.value.status == 502
+    assert str(err.value) == ("Example: GET /v2/Flows/{FlowSid}/Executions failed after 4 "
+                              "attempts; last: HTTP 502")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failure_is_immediate_names_the_setting_and_hides_the_secret(status: int) -> None:
+    handler, seen = scripted(httpx.Response(status, json={"detail": "Invalid token."}))
+    client, sleeps = make(handler)
+    with pytest.raises(AuthError) as err:
+        client.get_json("/things")
+    assert len(seen) == 1 and sleeps == []
+    assert "check sources.example.token" in str(err.value)
+    assert f"HTTP {status}" in str(err.value)
+    assert SECRET not in repr(err.value) and SECRET not in str(err.value)
+
+
+def test_other_client_errors_fail_at_once_with_the_body() -> None:
+    handler, seen = scripted(httpx.Response(400, json={"code": 20001, "message": "Invalid PageSize"}))
+    client, _ = make(handler)
+    with pytest.raises(ApiError, match=r"GET /things answered HTTP 400: .*Invalid PageSize"):
+        client.get_json("/things")
+    assert len(seen) == 1
+
+
+def test_404_is_its_own_error() -> None:
+    handler, _ = scripted(httpx.Response(404, json={"detail": "Not found."}))
+    client, _ = make(handler)
+    with pytest.raises(NotFoundError):
+        client.get_json("/things/1")
+
+
+def test_connection_refused_is_retried_then_reported_without_secrets() -> None:
+    handler, seen = scripted(*[httpx.ConnectError("[Errno 111] Connection refused")] * 3)
+    client, _ = make(handler, max_attempts=3)
+    with pytest.raises(ApiError) as err:
+        client.get_json("/things")
+    assert len(seen) == 3
+    assert "connection failed (ConnectError: [Errno 111] Connection refused)" in str(err.value)
+    assert SECRET not in str(err.value)
+
+
+def test_long_retry_after_is_capped_and_http_dates_are_understood() -> None:
+    handler, _ = scripted(httpx.Response(429, headers={"Retry-After": "86400"}),
+                          httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+                          httpx.Response(200, json=[]))
+    client, sleeps = make(handler, retry_after_max=60)
+    assert client.get_json("/x") == []
+    assert 60 <= sleeps[0] <= 60.5
+    assert 0 <= sleeps[1] <= 0.5  # a date in the past: retry at once
+
+
+def test_params_do_not_erase_the_query_of_an_absolute_url() -> None:
+    handler, seen = scripted(httpx.Response(200, json={}), httpx.Response(200, json={}))
+    client, _ = make(handler)
+    client.get_json("https://api.example.test/list?PageToken=PT1&Page=1")
+    client.get_json("https://api.example.test/list?PageToken=PT1&Page=1", {})
+    assert [r.url.query for r in seen] == [b"PageToken=PT1&Page=1"] * 2
