@@ -22,11 +22,13 @@ import httpx
 from ..http import HttpClient
 from .client import HilosClient, Quarantine, Window, check_records, parse_timestamp
 from .settings import (
+    CONTACT_COLUMNS,
     CONTACT_OPEN,
     CONTACT_STATUSES,
     DEFAULT_BASE_URL,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_PAGE_SIZE,
+    EXECUTION_COLUMNS,
     EXECUTION_FINAL,
     EXECUTION_STATUSES,
 )
@@ -130,7 +132,8 @@ def _track(state: dict, newest: datetime | None, oldest_open: datetime | None) -
     state["oldest_open"] = oldest_open.isoformat() if oldest_open else None
 
 
-@dlt.resource(name="flow_execution_contacts", primary_key="id", write_disposition="merge")
+@dlt.resource(name="flow_execution_contacts", primary_key="id", write_disposition="merge",
+              columns=CONTACT_COLUMNS)
 def flow_execution_contacts(
     client: HilosClient, lookback: timedelta, page_size: int,
     created_on: dlt.sources.incremental = dlt.sources.incremental("created_on"),
@@ -161,7 +164,8 @@ def flow_execution_contacts(
                  "arrived while paging); loaded once", window.duplicates)
 
 
-@dlt.resource(name="flow_executions", primary_key="id", write_disposition="merge")
+@dlt.resource(name="flow_executions", primary_key="id", write_disposition="merge",
+              columns=EXECUTION_COLUMNS)
 def flow_executions(
     client: HilosClient, lookback: timedelta,
     created_on: dlt.sources.incremental = dlt.sources.incremental("created_on"),

@@ -1,0 +1,318 @@
+"""The Hilos source end to end: simulator over loopback -> dlt -> DuckDB (and Postgres)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dlt
+import duckdb
+import psycopg2
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from simulator import Simulator
+from sources.hilos import hilos_source, make_http
+from sources.hilos.settings import EXECUTION_FINAL
+from tests.conftest import small_config
+
+TOKEN = "tok-hilos-test-7f3a9c"
+CONTACT_COLUMNS = "id, status, created_on, is_test, flow, flow_version, flow_name, contact__phone"
+EXECUTION_COLUMNS = ("id, status, created_on, num_contacts, running, completed, canceled, failed, "
+                     "expired, avg_completion_time, flow_version")
+
+
+@pytest.fixture
+def hsim() -> Iterator[Simulator]:
+    with Simulator(small_config(hilos_api_token=TOKEN)) as s:
+        yield s
+
+
+class HilosRunner:
+    """One dlt pipeline of the Hilos source against one simulator."""
+
+    def __init__(self, sim: Simulator, workdir: Path, destination=None, dataset: str = "hilos",
+                 **source_args) -> None:
+        self.sim = sim
+        self.workdir = workdir
+        self.db = workdir / "warehouse.duckdb"
+        self.dataset = dataset
+        self.destination = destination or dlt.destinations.duckdb(str(self.db))
+        self.source_args = source_args
+        self.faults_injected = 0
+        self.pipeline = dlt.pipeline(pipeline_name=f"hilos_{uuid.uuid4().hex[:8]}",
+                                     destination=self.destination, dataset_name=dataset,
+                                     pipelines_dir=str(workdir / "pipelines"))
+
+    def run(self, token: str = TOKEN) -> int:
+        """Runs one sync; returns the API requests it made."""
+        self.sim.reset_stats()
+        try:
+            return self._run(token)
+        finally:
+            self.faults_injected += sum(self.sim.stats()["faults"].values())
+
+    def _run(self, token: str) -> int:
+        http = make_http(token, self.sim.base_url, backoff_base=0.01, backoff_max=0.05)
+        self.pipeline.run(hilos_source(api_token=token, base_url=self.sim.base_url, http=http,
+                                       **self.source_args))
+        return self.sim.stats()["total"]
+
+    def rows(self, table: str, columns: str) -> list[tuple]:
+        sql = f"select {columns} from {self.dataset}.{table} order by id"
+        with self.pipeline.sql_client() as client:
+            rows = client.execute_sql(sql)
+        return [tuple(_utc(v) for v in r) for r in rows]
+
+
+def _utc(value):
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def contact_truth(sim: Simulator) -> list[tuple]:
+    out = []
+    for run in sim.world.hilos_runs:
+        j = sim.hilos.contact_run_json(run)
+        out.append((j["id"], j["status"], _ts(j["created_on"]), j["is_test"], j["flow"],
+                    j["flow_version"], j["flow_name"], j["contact"]["phone"]))
+    return sorted(out)
+
+
+def execution_truth(sim: Simulator) -> list[tuple]:
+    out = []
+    for b in sim.world.hilos_batches:
+        j = sim.hilos.flow_execution_json(b)
+        out.append((j["id"], j["status"], _ts(j["created_on"]), j["num_contacts"], j["running"],
+                    j["completed"], j["canceled"], j["failed"], j["expired"],
+                    j["avg_completion_time"], j["flow_version"]))
+    return sorted(out)
+
+
+def assert_matches_truth(runner: HilosRunner) -> None:
+    contacts = runner.rows("flow_execution_contacts", CONTACT_COLUMNS)
+    assert contacts == contact_truth(runner.sim)
+    executions = runner.rows("flow_executions", EXECUTION_COLUMNS)
+    assert executions == execution_truth(runner.sim)
+
+
+ROUNDS = [  # (seconds, new contact runs, extra share of open runs to finish)
+    (6 * 3600, 60, 0.0),
+    (86_400, 100, 0.3),
+    (3 * 86_400, 40, 0.0),
+]
+
+
+def open_batches(sim: Simulator) -> int:
+    now = sim.world.now_us
+    return sum(1 for b in sim.world.hilos_batches if b.status(now) not in EXECUTION_FINAL)
+
+
+def test_first_load_equals_the_simulator(hsim: Simulator, tmp_path: Path) -> None:
+    runner = HilosRunner(hsim, tmp_path)
+    requests = runner.run()
+    assert_matches_truth(runner)
+    # 800 contact runs in one 1000-row page, 18 flow executions in one 20-row page
+    assert len(hsim.world.hilos_runs) == 800 and len(hsim.world.hilos_batches) == 18
+    assert hsim.stats()["requests"] == {"hilos.flow_execution_contacts.list": 1,
+                                        "hilos.flow_executions.list": 1}
+    assert requests == 2
+
+
+def test_three_incremental_rounds_keep_every_record_once_at_its_latest_state(
+        hsim: Simulator, tmp_path: Path) -> None:
+    runner = HilosRunner(hsim, tmp_path)
+    runner.run()
+    refreshed = 0
+    for seconds, new_runs, finish in ROUNDS:
+        was_open = open_batches(hsim)
+        statuses_before = dict((r[0], r[1]) for r in runner.rows("flow_execution_contacts", "id, status"))
+        hsim.advance(seconds, new_twilio=0, new_hilos=new_runs, finish_fraction=finish)
+        requests = runner.run()
+        assert_matches_truth(runner)
+        changed = sum(1 for r in contact_truth(hsim) if r[0] in statuses_before
+                      and statuses_before[r[0]] != r[1])
+        assert changed > 0
+        stats = hsim.stats()["requests"]
+        # contacts: the re-read window fits in one 1000-row page
+        assert stats["hilos.flow_execution_contacts.list"] == 1
+        # executions: one list page, plus one detail per execution open at the last sync
+        assert stats["hilos.flow_executions.list"] == 1
+        assert stats.get("hilos.flow_executions.fetch", 0) <= was_open
+        assert requests <= 2 + was_open
+        refreshed += stats.get("hilos.flow_executions.fetch", 0)
+    # open executions below the first list page were brought up to date by their detail
+    assert refreshed > 0
+
+
+def test_a_sync_that_finds_nothing_new_costs_two_requests(hsim: Simulator, tmp_path: Path) -> None:
+    runner = HilosRunner(hsim, tmp_path)
+    runner.run()
+    hsim.advance(20 * 86_400, new_twilio=0, new_hilos=0)  # everything has finished
+    runner.run()
+    assert runner.run() == 2
+    assert_matches_truth(runner)
+
+
+def test_small_pages_stop_at_the_window_not_at_the_end(tmp_path: Path) -> None:
+    with Simulator(small_config(hilos_api_token=TOKEN, hilos_contact_runs=3000)) as sim:
+        runner = HilosRunner(sim, tmp_path, page_size=100)
+        runner.run()
+        assert sim.stats()["requests"]["hilos.flow_execution_contacts.list"] == 30
+        sim.advance(3600, new_twilio=0, new_hilos=50)
+        runner.run()
+        reads = sim.stats()["requests"]["hilos.flow_execution_contacts.list"]
+        assert reads < 30
+        assert_matches_truth(runner)
+
+
+def test_faults_change_nothing_in_the_result(tmp_path: Path) -> None:
+    faults = {"429": 0.08, "500": 0.04, "502": 0.03, "503": 0.03, "drop": 0.05, "truncate": 0.05}
+    runners = []
+    for name, with_faults in (("clean", False), ("faulty", True)):
+        sim = Simulator(small_config(hilos_api_token=TOKEN, hilos_contact_runs=3000,
+                                     hilos_batch_size=20)).start()
+        if with_faults:
+            sim.faults.configure(rates=faults, retry_after=0)
+        runner = HilosRunner(sim, tmp_path / name, page_size=200)
+        runner.run()
+        for seconds, new_runs, finish in ROUNDS:
+            sim.advance(seconds, new_twilio=0, new_hilos=new_runs, finish_fraction=finish)
+            runner.run()
+        runners.append(runner)
+    clean, faulty = runners
+    try:
+        assert faulty.faults_injected > 10
+        for table, cols in (("flow_execution_contacts", CONTACT_COLUMNS),
+                            ("flow_executions", EXECUTION_COLUMNS)):
+            assert faulty.rows(table, cols) == clean.rows(table, cols)
+        assert_matches_truth(faulty)
+    finally:
+        for r in runners:
+            r.sim.stop()
+
+
+def test_unordered_api_is_read_in_full_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with Simulator(small_config(hilos_api_token=TOKEN, hilos_order="unordered",
+                                hilos_contact_runs=1500)) as sim:
+        runner = HilosRunner(sim, tmp_path, page_size=100)
+        with caplog.at_level(logging.WARNING, logger="flowsync.hilos"):
+            runner.run()
+            sim.advance(3600, new_twilio=0, new_hilos=20, finish_fraction=0.5)
+            runner.run()
+        assert sim.stats()["requests"]["hilos.flow_execution_contacts.list"] == 16
+        assert_matches_truth(runner)
+    assert any("not newest-first" in r.message for r in caplog.records)
+
+
+def test_wrong_token_fails_clearly_without_printing_it(hsim: Simulator, tmp_path: Path) -> None:
+    runner = HilosRunner(hsim, tmp_path)
+    wrong = "tok-wrong-1234567"
+    with pytest.raises(PipelineStepFailed) as err:
+        runner.run(token=wrong)
+    message = str(err.value)
+    assert "Hilos rejected the credentials (HTTP 401)" in message
+    assert "check sources.hilos.api_token (SOURCES__HILOS__API_TOKEN)" in message
+    assert wrong not in message and wrong not in repr(err.value.__cause__)
+
+
+def test_the_token_never_reaches_dlt_folders_or_the_warehouse(
+        hsim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    runner = HilosRunner(hsim, tmp_path)
+    with caplog.at_level(logging.DEBUG):
+        runner.run()
+    assert TOKEN not in caplog.text
+    leaks = [p for p in tmp_path.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+    assert leaks == []
+
+
+def test_missing_token_is_a_configuration_error(hsim: Simulator, tmp_path: Path) -> None:
+    runner = HilosRunner(hsim, tmp_path)
+    with pytest.raises(ValueError, match=r"set sources\.hilos\.api_token"):
+        runner.pipeline.run(hilos_source(api_token="", base_url=hsim.base_url))
+
+
+def test_initial_date_skips_older_runs(hsim: Simulator, tmp_path: Path) -> None:
+    cutoff = "2026-10-25T00:00:00+00:00"
+    runner = HilosRunner(hsim, tmp_path, initial_date=cutoff)
+    runner.run()
+    expected = [r for r in contact_truth(hsim) if r[2] >= _ts(cutoff)]
+    assert runner.rows("flow_execution_contacts", CONTACT_COLUMNS) == expected
+    assert 0 < len(expected) < 800
+
+
+@pytest.mark.postgres
+def test_incremental_rounds_on_postgres(hsim: Simulator, tmp_path: Path, postgres_dsn: str) -> None:
+    dataset = f"hilos_{uuid.uuid4().hex[:8]}"
+    runner = HilosRunner(hsim, tmp_path, destination=dlt.destinations.postgres(postgres_dsn),
+                         dataset=dataset)
+    try:
+        runner.run()
+        assert_matches_truth(runner)
+        for seconds, new_runs, finish in ROUNDS:
+            hsim.advance(seconds, new_twilio=0, new_hilos=new_runs, finish_fraction=finish)
+            runner.run()
+            assert_matches_truth(runner)
+    finally:
+        with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
+            cur.execute(f"drop schema if exists {dataset} cascade")
+            cur.execute(f"drop schema if exists {dataset}_staging cascade")
+
+
+def test_duckdb_file_is_plain_duckdb(hsim: Simulator, tmp_path: Path) -> None:
+    runner = HilosRunner(hsim, tmp_path)
+    runner.run()
+    with duckdb.connect(str(runner.db), read_only=True) as con:
+        n = con.execute("select count(*) from hilos.flow_execution_contacts").fetchone()[0]
+    assert n == 800
+
+
+def test_bad_records_are_quarantined_and_new_fields_evolve_the_schema(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+
+    def contact(i: int, **extra) -> dict:
+        return {"id": f"00000000-0000-4000-8000-{i:012d}", "status": "COMPLETED",
+                "created_on": f"2026-11-01T{10 - i:02d}:00:00.000000Z", "is_test": False,
+                "flow": "f", "flow_version": "v", "flow_name": "F", "status_reason": None,
+                "contact": {"id": "c", "phone": "+1"}, **extra}
+
+    contacts = [contact(1, channel="WHATSAPP"), contact(2, created_on="not a date"),
+                contact(3, status="PAUSED"), contact(4)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        results = contacts if "contact" in request.url.path else []
+        return httpx.Response(200, json={"count": len(results), "next": None,
+                                         "previous": None, "results": results})
+
+    http = make_http(TOKEN, "https://api.hilos.io", transport=httpx.MockTransport(handler))
+    pipeline = dlt.pipeline(pipeline_name="hilos_bad", pipelines_dir=str(tmp_path / "p"),
+                            destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                            dataset_name="hilos")
+    with caplog.at_level(logging.WARNING, logger="flowsync.hilos"):
+        pipeline.run(hilos_source(api_token=TOKEN, http=http))
+    with pipeline.sql_client() as c:
+        loaded = c.execute_sql("select id, status, channel from flow_execution_contacts order by id")
+        quarantined = c.execute_sql("select resource, record_key, reason from quarantine "
+                                    "order by record_key")
+    ids = [c["id"] for c in contacts]
+    assert loaded == [(ids[0], "COMPLETED", "WHATSAPP"), (ids[2], "PAUSED", None),
+                      (ids[3], "COMPLETED", None)]
+    assert quarantined == [
+        ("flow_execution_contacts", ids[1], "invalid created_on"),
+        ("flow_execution_contacts", ids[2], "unknown status 'PAUSED' (row loaded)"),
+    ]
+    warnings = sorted(r.message for r in caplog.records if r.levelno == logging.WARNING)
+    assert warnings == [
+        "Hilos flow_execution_contacts: 1 record(s) quarantined (invalid created_on); see table "
+        "`quarantine`",
+        "Hilos flow_execution_contacts: 1 record(s) quarantined (unknown status 'PAUSED' (row "
+        "loaded)); see table `quarantine`",
+    ]
