@@ -20,19 +20,20 @@ EXECUTION_FINAL = frozenset({"COMPLETED", "CANCELED"})
 DETAIL_ONLY_FIELDS = ("contact_filters", "contact_import", "flow", "last_run_on")
 
 # types of the fields the spec allows to be null, so the columns exist with the right type
-# even before a non-null value arrives
-_TEXT = {"data_type": "text", "nullable": True}
-_TIMESTAMP = {"data_type": "timestamp", "nullable": True}
-_BIGINT = {"data_type": "bigint", "nullable": True}
-CONTACT_COLUMNS = {
-    "created_on": {"data_type": "timestamp", "nullable": False},
-    "status_reason": _TEXT, "flow": _TEXT, "flow_version": _TEXT,
-    "contact__first_name": _TEXT, "contact__last_name": _TEXT, "contact__email": _TEXT,
-    "contact__canonical_phone": _TEXT, "contact__external_url": _TEXT,
-}
-EXECUTION_COLUMNS = {
-    "created_on": {"data_type": "timestamp", "nullable": False},
-    "start_on": _TIMESTAMP, "status_reason": _TEXT, "status_triggered_by": _BIGINT,
-    "status_last_change_on": _TIMESTAMP, "created_by__profile_image": _TEXT,
-    "created_by__role": _BIGINT,
-}
+# even before a non-null value arrives. one dict per column: dlt writes into them
+
+
+def _columns(**types: str) -> dict[str, dict]:
+    return {name: {"data_type": t, "nullable": name != "created_on"} for name, t in types.items()}
+
+
+CONTACT_COLUMNS = _columns(
+    created_on="timestamp", status_reason="text", flow="text", flow_version="text",
+    contact__first_name="text", contact__last_name="text", contact__email="text",
+    contact__canonical_phone="text", contact__external_url="text",
+)
+EXECUTION_COLUMNS = _columns(
+    created_on="timestamp", start_on="timestamp", status_reason="text",
+    status_triggered_by="bigint", status_last_change_on="timestamp",
+    created_by__profile_image="text", created_by__role="bigint",
+)
