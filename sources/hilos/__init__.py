@@ -172,39 +172,51 @@ def flow_executions(
 ) -> Iterator[Any]:
     """One row per flow execution (a batch run of a flow), at its latest state.
 
-    The list is read down to the newest execution of the last sync; executions that were
-    still open then and lie below that are refreshed through the detail endpoint.
+    Executions still open at the last sync are brought up to date the cheaper way: by
+    re-reading the list down to the oldest of them (the list has fixed pages of ~20), or
+    through the detail endpoint, one request each. The choice uses where the oldest open
+    execution stood in the list last time.
     """
     state = dlt.current.resource_state()
     newest_before = parse_timestamp(state.get("newest"))
-    window = Window(newest_before, state, "flow-execution")
-    quarantine = Quarantine("flow_executions")
     open_before: dict[str, str] = dict(state.get("open") or {})
+    start = newest_before
+    floor = newest_before - lookback if newest_before else None
+    live = {k: v for k, v in open_before.items()
+            if not floor or (parse_timestamp(v) or floor) >= floor}
+    if len(live) < len(open_before):
+        log.warning("Hilos: %d flow execution(s) still open after lookback_days; no longer "
+                    "refreshed", len(open_before) - len(live))
+    if live and newest_before:
+        oldest_open = min(parse_timestamp(v) for v in live.values())
+        page_len = state.get("page_len") or 20
+        pages_for_window = -(-(state.get("oldest_open_position", 0) + 1) // page_len)
+        if pages_for_window - 1 <= len(live):
+            start = oldest_open
+    window = Window(start, state, "flow-execution")
+    quarantine = Quarantine("flow_executions")
     still_open: dict[str, str] = {}
     seen: set[str] = set()
     newest = None
+    position = oldest_open_position = 0
     for rows, bad in _read(client, client.execution_pages(), window, EXECUTION_STATUSES,
                            quarantine):
+        if rows and "page_len" not in state:
+            state["page_len"] = len(rows)
         for row in rows:
             seen.add(row["id"])
             ts = row["created_on"]
             newest = ts if newest is None or ts > newest else newest
             if row.get("status") not in EXECUTION_FINAL:
                 still_open[row["id"]] = ts.isoformat()
+                oldest_open_position = position
+            position += 1
         if rows:
             yield rows
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
-    floor = (max(newest, newest_before) if newest and newest_before else newest or newest_before)
-    floor = floor - lookback if floor else None
-    refreshed, dropped = [], 0
-    for exec_id, created in open_before.items():
-        if exec_id in seen:
-            continue
-        created_ts = parse_timestamp(created)
-        if floor and created_ts and created_ts < floor:
-            dropped += 1
-            continue
+    refreshed = []
+    for exec_id in live.keys() - seen:
         detail = client.execution_detail(exec_id)
         if detail is None:
             log.info("Hilos flow-execution %s is gone (404); no longer refreshed", exec_id)
@@ -213,14 +225,14 @@ def flow_executions(
         for row in rows:
             if row.get("status") not in EXECUTION_FINAL:
                 still_open[row["id"]] = row["created_on"].isoformat()
+                # below what was read; its exact place is unknown, at least this far down
+                oldest_open_position = max(oldest_open_position, position + len(refreshed))
         refreshed.extend(rows)
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
     if refreshed:
         yield refreshed
-    if dropped:
-        log.warning("Hilos: %d flow execution(s) still open after lookback_days; no longer "
-                    "refreshed", dropped)
     _track(state, newest, None)
     state["open"] = still_open
+    state["oldest_open_position"] = oldest_open_position
     quarantine.report()

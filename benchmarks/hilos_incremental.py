@@ -1,0 +1,73 @@
+"""Hilos sync cost: first load, then an incremental run after new runs and status changes.
+
+    python -m benchmarks.hilos_incremental --contact-runs 100000
+
+Simulator on loopback, DuckDB in a temporary folder, one process. Prints requests and
+wall time per phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import dlt
+
+from simulator import SimConfig, Simulator
+from sources.hilos import hilos_source, make_http
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contact-runs", type=int, default=100_000)
+    parser.add_argument("--new-share", type=float, default=0.01, help="new runs, share of total")
+    parser.add_argument("--change-share", type=float, default=0.05,
+                        help="runs that change status, share of total")
+    parser.add_argument("--format", default="parquet", choices=["parquet", "jsonl", "insert_values"],
+                        help="dlt loader file format")
+    parser.add_argument("--history-days", type=int, default=14,
+                        help="days the runs spread over; fewer days, more runs still open")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    cfg = SimConfig(seed=args.seed, twilio_flows=0, twilio_executions=0, hilos_flows=8,
+                    hilos_contact_runs=args.contact_runs, history_days=args.history_days)
+    with Simulator(cfg) as sim, tempfile.TemporaryDirectory() as tmp:
+        pipeline = dlt.pipeline("bench_hilos", pipelines_dir=str(Path(tmp) / "p"),
+                                destination=dlt.destinations.duckdb(str(Path(tmp) / "w.duckdb")),
+                                dataset_name="hilos")
+
+        def sync(label: str) -> None:
+            sim.reset_stats()
+            http = make_http(cfg.hilos_api_token, sim.base_url)
+            t0 = time.perf_counter()
+            info = pipeline.run(hilos_source(api_token=cfg.hilos_api_token, base_url=sim.base_url,
+                                             http=http), loader_file_format=args.format)
+            wall = time.perf_counter() - t0
+            info.raise_on_failed_jobs()
+            stats = sim.stats()["requests"]
+            detail = ", ".join(f"{k.removeprefix('hilos.')}={v}" for k, v in sorted(stats.items()))
+            print(f"{label:<28} {sum(stats.values()):>6} requests  {wall:>7.2f} s   ({detail})")
+
+        print(f"hilos: {len(sim.world.hilos_runs)} contact runs, "
+              f"{len(sim.world.hilos_batches)} flow executions; loader format {args.format}")
+        sync("first load")
+        now_us = sim.world.now_us
+        open_runs = sum(1 for r in sim.world.hilos_runs if r.end > now_us)
+        target = round(args.change_share * len(sim.world.hilos_runs))
+        before = {r.id: r.status(now_us) for r in sim.world.hilos_runs}
+        sim.advance(60, new_twilio=0, new_hilos=round(args.new_share * len(before)),
+                    finish_fraction=min(1.0, target / open_runs) if open_runs else 0.0)
+        after_us = sim.world.now_us
+        changed = sum(1 for r in sim.world.hilos_runs
+                      if r.id in before and before[r.id] != r.status(after_us))
+        new = len(sim.world.hilos_runs) - len(before)
+        print(f"then: {new} new runs, {changed} status changes ({open_runs} were open)")
+        sync("incremental")
+        sync("incremental, nothing new")
+
+
+if __name__ == "__main__":
+    main()
