@@ -390,3 +390,17 @@ def test_open_executions_are_refreshed_the_cheaper_way(
     with pipeline.sql_client() as c:
         assert c.execute_sql("select count(*) from flow_executions where status = 'RUNNING'") == [(0,)]
         assert c.execute_sql("select count(*) from flow_executions") == [(100,)]
+
+
+def test_configuration_comes_from_the_contract_keys(
+        hsim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__HILOS__API_TOKEN", TOKEN)
+    monkeypatch.setenv("SOURCES__HILOS__BASE_URL", hsim.base_url)
+    monkeypatch.setenv("SOURCES__HILOS__PAGE_SIZE", "300")
+    pipeline = dlt.pipeline(pipeline_name="hilos_env", pipelines_dir=str(tmp_path / "p"),
+                            destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                            dataset_name="hilos")
+    pipeline.run(hilos_source())
+    assert hsim.stats()["requests"]["hilos.flow_execution_contacts.list"] == 3  # 800 rows / 300
+    with pipeline.sql_client() as c:
+        assert c.execute_sql("select count(*) from flow_execution_contacts") == [(800,)]
