@@ -20,7 +20,8 @@ import dlt
 import httpx
 
 from ..http import HttpClient
-from .client import HilosClient, Quarantine, Window, check_records, parse_timestamp
+from ..records import QUARANTINE_HINTS, Quarantine, check_records, parse_timestamp
+from .client import HilosClient, Window
 from .settings import (
     CONTACT_COLUMNS,
     CONTACT_OPEN,
@@ -34,12 +35,6 @@ from .settings import (
 )
 
 log = logging.getLogger("flowsync.hilos")
-
-QUARANTINE_HINTS = dlt.mark.make_hints(
-    table_name="quarantine", write_disposition="merge", primary_key=("resource", "record_key"),
-    columns={"created_on": {"data_type": "timestamp", "nullable": True}},
-)
-
 
 def make_http(api_token: str, base_url: str, transport: httpx.BaseTransport | None = None,
               **options: Any) -> HttpClient:
@@ -116,7 +111,8 @@ def _read(client: HilosClient, pages: Iterator[list[dict]], window: Window,
     """(rows, quarantine entries) per page, down to the window's start."""
     read_all = True
     for raw in pages:
-        rows, bad = check_records(raw, statuses, quarantine)
+        rows, bad = check_records(raw, quarantine, key="id", cursor="created_on",
+                                  statuses=statuses)
         rows, done = window.pass_page(rows)
         yield rows, bad
         if done:
@@ -144,7 +140,7 @@ def flow_execution_contacts(
     if state.get("unordered"):
         log.warning("Hilos flow-execution-contact: rows were not newest-first last time; "
                     "reading every page")
-    quarantine = Quarantine("flow_execution_contacts")
+    quarantine = Quarantine("Hilos", "flow_execution_contacts")
     newest = oldest_open = None
     for rows, bad in _read(client, client.contact_pages(page_size), window, CONTACT_STATUSES,
                            quarantine):
@@ -194,7 +190,7 @@ def flow_executions(
         if pages_for_window - 1 <= len(live):
             start = oldest_open
     window = Window(start, state, "flow-execution")
-    quarantine = Quarantine("flow_executions")
+    quarantine = Quarantine("Hilos", "flow_executions")
     still_open: dict[str, str] = {}
     seen: set[str] = set()
     newest = None
@@ -221,7 +217,8 @@ def flow_executions(
         if detail is None:
             log.info("Hilos flow-execution %s is gone (404); no longer refreshed", exec_id)
             continue
-        rows, bad = check_records([detail], EXECUTION_STATUSES, quarantine)
+        rows, bad = check_records([detail], quarantine, key="id", cursor="created_on",
+                                  statuses=EXECUTION_STATUSES)
         for row in rows:
             if row.get("status") not in EXECUTION_FINAL:
                 still_open[row["id"]] = row["created_on"].isoformat()

@@ -8,31 +8,16 @@ newest-first it reads every page instead (and says so once).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from ..http import HttpClient, NotFoundError
 from .settings import CONTACTS_PATH, DETAIL_ONLY_FIELDS, EXECUTIONS_PATH
 
 log = logging.getLogger("flowsync.hilos")
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """An aware UTC datetime from an ISO 8601 string, or None when it is not one."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
 
 
 class HilosClient:
@@ -98,59 +83,6 @@ def detail_as_list_row(detail: dict) -> dict:
     if isinstance(row.get("status_triggered_by"), dict):
         row["status_triggered_by"] = row["status_triggered_by"].get("id")
     return row
-
-
-class Quarantine:
-    """Records that cannot be loaded as they are, kept where an analyst can see them."""
-
-    def __init__(self, resource: str) -> None:
-        self.resource = resource
-        self.counts: Counter[str] = Counter()
-
-    def entry(self, record: Any, reason: str) -> dict:
-        self.counts[reason] += 1
-        raw = json.dumps(record, sort_keys=True, default=str)
-        record_id = record.get("id") if isinstance(record, dict) else None
-        return {
-            "resource": self.resource,
-            "record_key": str(record_id) if record_id else hashlib.sha1(raw.encode()).hexdigest(),
-            "reason": reason,
-            "raw_record": raw,
-            "seen_at": datetime.now(UTC),
-        }
-
-    def report(self) -> None:
-        for reason, n in sorted(self.counts.items()):
-            log.warning("Hilos %s: %d record(s) quarantined (%s); see table `quarantine`",
-                        self.resource, n, reason)
-
-
-def check_records(records: Iterable[Any], statuses: frozenset[str],
-                  quarantine: Quarantine) -> tuple[list[dict], list[dict]]:
-    """Splits raw records into loadable rows (created_on parsed) and quarantine entries.
-
-    A row without an id or a valid created_on cannot be merged or placed in time: it goes
-    to quarantine only. A row with an unknown status is loaded as it is, and noted in
-    quarantine too, so a new status from the API is seen, not lost.
-    """
-    rows: list[dict] = []
-    bad: list[dict] = []
-    for record in records:
-        if not isinstance(record, dict):
-            bad.append(quarantine.entry(record, "not an object"))
-            continue
-        created = parse_timestamp(record.get("created_on"))
-        if not record.get("id"):
-            bad.append(quarantine.entry(record, "missing id"))
-            continue
-        if created is None:
-            reason = "missing created_on" if record.get("created_on") is None else "invalid created_on"
-            bad.append(quarantine.entry(record, reason))
-            continue
-        if record.get("status") not in statuses:
-            bad.append(quarantine.entry(record, f"unknown status {record.get('status')!r} (row loaded)"))
-        rows.append({**record, "created_on": created})
-    return rows, bad
 
 
 class Window:

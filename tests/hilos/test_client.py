@@ -9,14 +9,9 @@ import httpx
 import pytest
 
 from sources.hilos import make_http
-from sources.hilos.client import (
-    HilosClient,
-    Quarantine,
-    Window,
-    check_records,
-    detail_as_list_row,
-)
+from sources.hilos.client import HilosClient, Window, detail_as_list_row
 from sources.hilos.settings import CONTACT_STATUSES, CONTACTS_PATH
+from sources.records import Quarantine, check_records
 
 TOKEN = "unit-test-token"
 
@@ -56,7 +51,8 @@ def row(i: int, created: str, status: str = "COMPLETED") -> dict:
 def read(client: HilosClient, window: Window, page_size: int) -> list[str]:
     ids = []
     for raw in client.contact_pages(page_size):
-        rows, bad = check_records(raw, CONTACT_STATUSES, Quarantine("t"))
+        rows, bad = check_records(raw, Quarantine("Hilos", "t"), key="id", cursor="created_on",
+                                  statuses=CONTACT_STATUSES)
         assert not bad
         kept, done = window.pass_page(rows)
         ids.extend(r["id"] for r in kept)
@@ -141,7 +137,8 @@ def test_rows_repeated_by_a_shift_between_pages_are_dropped_once() -> None:
     window = Window(None, {}, "contacts")
     kept: list[str] = []
     for page in pages:
-        parsed, _ = check_records(page, CONTACT_STATUSES, Quarantine("t"))
+        parsed, _ = check_records(page, Quarantine("Hilos", "t"), key="id", cursor="created_on",
+                                   statuses=CONTACT_STATUSES)
         out, _ = window.pass_page(parsed)
         kept.extend(r["id"] for r in out)
     assert kept == [r["id"] for r in rows]
@@ -149,7 +146,7 @@ def test_rows_repeated_by_a_shift_between_pages_are_dropped_once() -> None:
 
 
 def test_check_records_quarantines_what_cannot_be_placed_and_flags_unknown_statuses() -> None:
-    q = Quarantine("flow_execution_contacts")
+    q = Quarantine("Hilos", "flow_execution_contacts")
     records = [
         row(1, ts(1)),
         {"id": "a", "created_on": "yesterday", "status": "COMPLETED"},
@@ -158,7 +155,7 @@ def test_check_records_quarantines_what_cannot_be_placed_and_flags_unknown_statu
         row(2, ts(3), status="PAUSED"),
         "garbage",
     ]
-    rows, bad = check_records(records, CONTACT_STATUSES, q)
+    rows, bad = check_records(records, q, key="id", cursor="created_on", statuses=CONTACT_STATUSES)
     assert [r["id"] for r in rows] == [records[0]["id"], records[4]["id"]]
     assert rows[0]["created_on"] == datetime(2026, 11, 1, 1, tzinfo=UTC)
     assert [(b["record_key"], b["reason"]) for b in bad] == [

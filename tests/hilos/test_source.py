@@ -295,7 +295,7 @@ def test_bad_records_are_quarantined_and_new_fields_evolve_the_schema(
     pipeline = dlt.pipeline(pipeline_name="hilos_bad", pipelines_dir=str(tmp_path / "p"),
                             destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
                             dataset_name="hilos")
-    with caplog.at_level(logging.WARNING, logger="flowsync.hilos"):
+    with caplog.at_level(logging.WARNING, logger="flowsync"):
         pipeline.run(hilos_source(api_token=TOKEN, http=http))
     with pipeline.sql_client() as c:
         loaded = c.execute_sql("select id, status, channel from flow_execution_contacts order by id")
