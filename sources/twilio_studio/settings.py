@@ -1,0 +1,31 @@
+"""Twilio Studio API constants."""
+
+DEFAULT_BASE_URL = "https://studio.twilio.com"
+API_VERSIONS = ("v1", "v2")
+PAGE_SIZE = 1000  # the api's maximum
+DEFAULT_MAX_WORKERS = 4
+RETENTION_DAYS = 30  # executions and steps older than this are gone from the api
+
+EXECUTION_STATUSES = frozenset({"active", "ended"})
+FLOW_SID_PATTERN = r"^FW[0-9a-fA-F]{32}$"
+
+# step events that end an execution with that outcome (the contract's defaults)
+DEFAULT_TIMEOUT_EVENTS = ("timeout",)
+DEFAULT_FAILURE_EVENTS = ("failed", "fail", "deliveryFailure")
+
+
+def _columns(**types: str) -> dict[str, dict]:
+    # one dict per column: dlt writes into them
+    return {name: {"data_type": t, "nullable": True} for name, t in types.items()}
+
+
+FLOW_COLUMNS = _columns(date_created="timestamp", date_updated="timestamp",
+                        friendly_name="text", commit_message="text", author_sid="text",
+                        definition="json", errors="json", warnings="json", valid="bool")
+EXECUTION_COLUMNS = _columns(date_created="timestamp", date_updated="timestamp",
+                             contact_channel_address="text", initiated_by="text",
+                             flow_version="bigint")
+STEP_COLUMNS = _columns(date_created="timestamp", date_updated="timestamp",
+                        parent_step_sid="text", name="text", transitioned_from="text",
+                        transitioned_to="text", type="text", execution_sid="text",
+                        flow_sid="text")
