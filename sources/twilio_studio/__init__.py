@@ -6,6 +6,12 @@ execution hide a slower flow's. Each flow's cursor moves only with that flow's r
 the state is saved with the load, so a failed sync leaves every cursor where it was.
 Steps are fetched once per execution, in the sync that first sees it ended (steps no
 longer change then), concurrently, and go to table `execution_steps`.
+
+A flow whose listing fails for good (after retries) keeps its old cursor, so the next
+sync reads it again; a steps fetch that fails is kept in state as pending and tried
+first next time. Either way what was fetched is loaded, the failure is logged as an error
+and listed in the resource state's `failures`, for the caller to report. Rejected
+credentials stop the whole sync.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 import dlt
 import httpx
 
-from ..http import HttpClient, NotFoundError
+from ..http import ApiError, AuthError, HttpClient, NotFoundError
 from ..records import QUARANTINE_HINTS, Quarantine, check_records, parse_timestamp
 from .client import FlowCursor, FlowProgress, TwilioClient, plan
 from .settings import (
@@ -154,7 +160,10 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
         log.info("Twilio Studio flow %s no longer listed; its cursor is dropped", gone)
         del cursors[gone]
     quarantine = Quarantine("Twilio Studio", "executions")
-    need_steps: list[tuple[str, str]] = []
+    failures: list[str] = []
+    # steps that failed last time come first; a flow gone since drops its pending steps
+    need_steps: list[tuple[str, str]] = [(f, e) for f, e in state.get("steps_pending") or []
+                                         if f in flow_sids]
     messages: queue.Queue = queue.Queue(maxsize=max_workers * 2)
     stop = threading.Event()
 
@@ -202,6 +211,13 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
             put(("gone", flow_sid))
         except _StoppedError:
             pass
+        except ApiError as exc:
+            if isinstance(exc, AuthError):
+                with contextlib.suppress(_StoppedError):
+                    put(("error", exc))
+                return
+            with contextlib.suppress(_StoppedError):
+                put(("failed", flow_sid, exc))
         except BaseException as exc:  # handed to the generator, which raises it
             with contextlib.suppress(_StoppedError):
                 put(("error", exc))
@@ -226,22 +242,37 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
                 elif msg[0] == "gone":
                     cursors.pop(msg[1], None)
                     pending -= 1
+                elif msg[0] == "failed":
+                    # the cursor stays: the next sync reads this flow again from there
+                    log.error("%s; flow %s is read again next sync", msg[2], msg[1])
+                    failures.append(f"flow {msg[1]}: {msg[2]}")
+                    pending -= 1
                 else:
                     raise msg[1]
         finally:
             stop.set()
     quarantine.report()
-    yield from _steps(client, need_steps, max_workers)
+    unfetched: list[tuple[str, str]] = []
+    yield from _steps(client, list(dict.fromkeys(need_steps)), max_workers, unfetched)
+    if unfetched:
+        log.error("Twilio Studio: steps of %d execution(s) could not be fetched; tried again "
+                  "next sync", len(unfetched))
+        failures.append(f"steps of {len(unfetched)} execution(s) not fetched")
+    state["steps_pending"] = unfetched
+    state["failures"] = failures
 
 
 def _steps(client: TwilioClient, wanted: list[tuple[str, str]], max_workers: int,
-           batch: int = 1000) -> Iterator[Any]:
-    """Steps of the given executions, fetched concurrently, yielded in batches."""
+           unfetched: list[tuple[str, str]], batch: int = 1000) -> Iterator[Any]:
+    """Steps of the given executions, fetched concurrently, yielded in batches.
+
+    Executions whose steps fail for good (after retries) are appended to `unfetched`.
+    """
     quarantine = Quarantine("Twilio Studio", "execution_steps")
     todo = iter(wanted)
     rows_out: list[dict] = []
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="twilio-steps") as pool:
-        running: set[Future] = set()
+        running: dict[Future, tuple[str, str]] = {}
 
         def refill() -> None:
             # a bounded number in flight: results never pile up in memory
@@ -249,14 +280,21 @@ def _steps(client: TwilioClient, wanted: list[tuple[str, str]], max_workers: int
                 item = next(todo, None)
                 if item is None:
                     return
-                running.add(pool.submit(client.steps, *item))
+                running[pool.submit(client.steps, *item)] = item
 
         refill()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
-                running.discard(fut)
-                steps = fut.result()
+                item = running.pop(fut)
+                try:
+                    steps = fut.result()
+                except AuthError:
+                    raise
+                except ApiError as exc:
+                    log.error("%s", exc)
+                    unfetched.append(item)
+                    continue
                 if steps is None:
                     log.info("Twilio Studio: an execution's steps are gone (404); skipped")
                     continue

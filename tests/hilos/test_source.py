@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dlt
 import duckdb
-import psycopg2
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -18,6 +16,7 @@ from simulator import Simulator
 from sources.hilos import hilos_source, make_http
 from sources.hilos.settings import EXECUTION_FINAL
 from tests.conftest import small_config
+from tests.runner import SourceRunner, drop_schemas, ts
 
 TOKEN = "tok-hilos-test-7f3a9c"
 CONTACT_COLUMNS = "id, status, created_on, is_test, flow, flow_version, flow_name, contact__phone"
@@ -31,56 +30,31 @@ def hsim() -> Iterator[Simulator]:
         yield s
 
 
-class HilosRunner:
-    """One dlt pipeline of the Hilos source against one simulator."""
+class HilosRunner(SourceRunner):
+    """The Hilos source against one simulator."""
 
     def __init__(self, sim: Simulator, workdir: Path, destination=None, dataset: str = "hilos",
-                 **source_args) -> None:
-        self.sim = sim
-        self.workdir = workdir
-        self.db = workdir / "warehouse.duckdb"
-        self.dataset = dataset
-        self.destination = destination or dlt.destinations.duckdb(str(self.db))
+                 max_attempts: int = 6, **source_args) -> None:
+        self.token = TOKEN
+        self.max_attempts = max_attempts
         self.source_args = source_args
-        self.faults_injected = 0
-        self.pipeline = dlt.pipeline(pipeline_name=f"hilos_{uuid.uuid4().hex[:8]}",
-                                     destination=self.destination, dataset_name=dataset,
-                                     pipelines_dir=str(workdir / "pipelines"))
+        super().__init__(sim, workdir, self._source, dataset, destination)
 
-    def run(self, token: str = TOKEN) -> int:
-        """Runs one sync; returns the API requests it made."""
-        self.sim.reset_stats()
-        try:
-            return self._run(token)
-        finally:
-            self.faults_injected += sum(self.sim.stats()["faults"].values())
-
-    def _run(self, token: str) -> int:
-        http = make_http(token, self.sim.base_url, backoff_base=0.01, backoff_max=0.05)
-        self.pipeline.run(hilos_source(api_token=token, base_url=self.sim.base_url, http=http,
-                                       **self.source_args))
-        return self.sim.stats()["total"]
+    def _source(self):
+        http = make_http(self.token, self.sim.base_url, backoff_base=0.01, backoff_max=0.05,
+                         max_attempts=self.max_attempts)
+        return hilos_source(api_token=self.token, base_url=self.sim.base_url, http=http,
+                            **self.source_args)
 
     def rows(self, table: str, columns: str) -> list[tuple]:
-        sql = f"select {columns} from {self.dataset}.{table} order by id"
-        with self.pipeline.sql_client() as client:
-            rows = client.execute_sql(sql)
-        return [tuple(_utc(v) for v in r) for r in rows]
-
-
-def _utc(value):
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
-
-
-def _ts(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
+        return super().rows(table, columns, key="id")
 
 
 def contact_truth(sim: Simulator) -> list[tuple]:
     out = []
     for run in sim.world.hilos_runs:
         j = sim.hilos.contact_run_json(run)
-        out.append((j["id"], j["status"], _ts(j["created_on"]), j["is_test"], j["flow"],
+        out.append((j["id"], j["status"], ts(j["created_on"]), j["is_test"], j["flow"],
                     j["flow_version"], j["flow_name"], j["contact"]["phone"]))
     return sorted(out)
 
@@ -89,7 +63,7 @@ def execution_truth(sim: Simulator) -> list[tuple]:
     out = []
     for b in sim.world.hilos_batches:
         j = sim.hilos.flow_execution_json(b)
-        out.append((j["id"], j["status"], _ts(j["created_on"]), j["num_contacts"], j["running"],
+        out.append((j["id"], j["status"], ts(j["created_on"]), j["num_contacts"], j["running"],
                     j["completed"], j["canceled"], j["failed"], j["expired"],
                     j["avg_completion_time"], j["flow_version"]))
     return sorted(out)
@@ -179,7 +153,8 @@ def test_faults_change_nothing_in_the_result(tmp_path: Path) -> None:
                                      hilos_batch_size=20)).start()
         if with_faults:
             sim.faults.configure(rates=faults, retry_after=0)
-        runner = HilosRunner(sim, tmp_path / name, page_size=200)
+        # enough attempts that a run of failures never outlasts them at these rates
+        runner = HilosRunner(sim, tmp_path / name, page_size=200, max_attempts=12)
         runner.run()
         for seconds, new_runs, finish in ROUNDS:
             sim.advance(seconds, new_twilio=0, new_hilos=new_runs, finish_fraction=finish)
@@ -214,8 +189,9 @@ def test_unordered_api_is_read_in_full_with_a_warning(
 def test_wrong_token_fails_clearly_without_printing_it(hsim: Simulator, tmp_path: Path) -> None:
     runner = HilosRunner(hsim, tmp_path)
     wrong = "tok-wrong-1234567"
+    runner.token = wrong
     with pytest.raises(PipelineStepFailed) as err:
-        runner.run(token=wrong)
+        runner.run()
     message = str(err.value)
     assert "Hilos rejected the credentials (HTTP 401)" in message
     assert "check sources.hilos.api_token (SOURCES__HILOS__API_TOKEN)" in message
@@ -242,7 +218,7 @@ def test_initial_date_skips_older_runs(hsim: Simulator, tmp_path: Path) -> None:
     cutoff = "2026-10-25T00:00:00+00:00"
     runner = HilosRunner(hsim, tmp_path, initial_date=cutoff)
     runner.run()
-    expected = [r for r in contact_truth(hsim) if r[2] >= _ts(cutoff)]
+    expected = [r for r in contact_truth(hsim) if r[2] >= ts(cutoff)]
     assert runner.rows("flow_execution_contacts", CONTACT_COLUMNS) == expected
     assert 0 < len(expected) < 800
 
@@ -260,9 +236,7 @@ def test_incremental_rounds_on_postgres(hsim: Simulator, tmp_path: Path, postgre
             runner.run()
             assert_matches_truth(runner)
     finally:
-        with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
-            cur.execute(f"drop schema if exists {dataset} cascade")
-            cur.execute(f"drop schema if exists {dataset}_staging cascade")
+        drop_schemas(postgres_dsn, dataset)
 
 
 def test_duckdb_file_is_plain_duckdb(hsim: Simulator, tmp_path: Path) -> None:

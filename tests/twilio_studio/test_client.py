@@ -1,0 +1,110 @@
+"""Twilio paging, the per-flow plan and cursor, with httpx.MockTransport and plain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from sources.twilio_studio import make_http
+from sources.twilio_studio.client import FlowCursor, FlowPlan, FlowProgress, TwilioClient, plan
+
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+FLOW = "FW" + "a" * 32
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_next_page_url_is_followed_on_our_base_url() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        token = request.url.params.get("PageToken")
+        nxt = (None if token else
+               f"https://studio.twilio.com/v2/Flows/{FLOW}/Executions?PageSize=1000&Page=1&PageToken=PT1")
+        return httpx.Response(200, json={"executions": [{"sid": "x"}],
+                                         "meta": {"next_page_url": nxt}})
+
+    http = make_http(account_sid="AC1", auth_token="t", base_url="http://127.0.0.1:9",
+                     transport=httpx.MockTransport(handler))
+    pages = list(TwilioClient(http, "v2").execution_pages(FLOW, at(0)))
+    assert len(pages) == 2
+    assert seen == [
+        f"http://127.0.0.1:9/v2/Flows/{FLOW}/Executions?PageSize=1000&DateCreatedFrom=2026-11-01T12%3A00%3A00Z",
+        f"http://127.0.0.1:9/v2/Flows/{FLOW}/Executions?PageSize=1000&Page=1&PageToken=PT1",
+    ]
+
+
+def test_api_key_wins_over_the_auth_token() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"flows": [], "meta": {"next_page_url": None}})
+
+    http = make_http(account_sid="AC1", auth_token="tok", api_key_sid="SK1",
+                     api_key_secret="sec", transport=httpx.MockTransport(handler))
+    TwilioClient(http, "v2").flows()
+    assert seen[0].headers["Authorization"] == httpx.BasicAuth("SK1", "sec")._auth_header
+
+
+def test_missing_credentials_name_the_settings() -> None:
+    with pytest.raises(ValueError, match=r"set sources\.twilio_studio\.account_sid and auth_token"):
+        make_http(account_sid="AC1")
+
+
+def test_first_sync_starts_at_the_initial_date() -> None:
+    assert plan(FlowCursor(), None) == FlowPlan(date_from=None, refresh={})
+    assert plan(FlowCursor(), at(-60)) == FlowPlan(date_from=at(-60), refresh={})
+
+
+def test_nothing_active_lists_from_the_cursor() -> None:
+    assert plan(FlowCursor(newest=at(0)), None) == FlowPlan(date_from=at(0), refresh={})
+
+
+def test_few_executions_since_the_oldest_active_relist_from_it() -> None:
+    cursor = FlowCursor(newest=at(0), active={"FN1": at(-30), "FN2": at(-5)},
+                        rows_since_oldest_active=900)
+    assert plan(cursor, None) == FlowPlan(date_from=at(-30), refresh={})
+
+
+def test_one_old_active_execution_below_many_pages_is_fetched_by_sid() -> None:
+    cursor = FlowCursor(newest=at(0), active={"FN1": at(-3000)}, rows_since_oldest_active=25_000)
+    assert plan(cursor, None) == FlowPlan(date_from=at(0), refresh={"FN1": at(-3000)})
+
+
+def test_actives_past_retention_are_dropped_and_counted() -> None:
+    cursor = FlowCursor(newest=at(0), active={"FN1": at(-31 * 24 * 60), "FN2": at(-10)},
+                        rows_since_oldest_active=50)
+    assert plan(cursor, None) == FlowPlan(date_from=at(-10), refresh={}, expired=1)
+
+
+def ex(sid: str, minutes: int, status: str = "ended") -> dict:
+    return {"sid": sid, "date_created": at(minutes), "status": status}
+
+
+def test_steps_are_wanted_once_per_execution_first_seen_ended() -> None:
+    before = FlowCursor(newest=at(0), active={"FNa": at(-20)}, boundary={"FNtie1"})
+    p = FlowPlan(date_from=at(-20), refresh={})
+    progress = FlowProgress(before, p)
+    for row in [ex("FNnew", 5), ex("FNnewactive", 4, "active"), ex("FNtie1", 0),
+                ex("FNtie2", 0), ex("FNa", -20), ex("FNold", -10)]:
+        progress.add(row)
+    # new and ended; ended in the boundary second but not seen ended before; was active
+    assert progress.need_steps == ["FNnew", "FNtie2", "FNa"]
+    after = progress.finish()
+    assert after.newest == at(5)
+    assert after.active == {"FNnewactive": at(4)}
+    assert after.boundary == {"FNnew"}
+    # two rows listed at or after the oldest active one (4 min)
+    assert after.rows_since_oldest_active == 2
+
+
+def test_cursor_round_trips_through_state() -> None:
+    cursor = FlowCursor(newest=at(0), active={"FN1": at(-3)}, boundary={"FN2"},
+                        rows_since_oldest_active=7)
+    assert FlowCursor.from_state(cursor.to_state()) == cursor

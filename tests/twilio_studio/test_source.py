@@ -1,0 +1,328 @@
+"""The Twilio Studio source end to end: simulator over loopback -> dlt -> DuckDB (and Postgres)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dlt
+import httpx
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from simulator import Simulator
+from simulator.world import TWILIO_RETENTION_SECONDS
+from sources.twilio_studio import make_http, twilio_studio_source
+from tests.conftest import small_config
+from tests.openapi import validate_request
+from tests.runner import SourceRunner, drop_schemas, ts
+
+SECRET = "tw-secret-0a1b2c3d4e"
+EXEC_COLUMNS = "sid, flow_sid, status, date_created, date_updated, contact_channel_address"
+STEP_COLUMNS = "sid, execution_sid, flow_sid, name, transitioned_from, transitioned_to, date_created"
+
+
+@pytest.fixture
+def tsim() -> Iterator[Simulator]:
+    with Simulator(small_config(twilio_auth_token=SECRET, twilio_executions=1500)) as s:
+        yield s
+
+
+class RecordingTransport(httpx.HTTPTransport):
+    """Real HTTP, remembering every request sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return super().handle_request(request)
+
+
+class TwilioRunner(SourceRunner):
+    """The Twilio Studio source against one simulator."""
+
+    def __init__(self, sim: Simulator, workdir: Path, destination=None,
+                 dataset: str = "twilio_studio", api_key: bool = False, max_attempts: int = 6,
+                 **source_args) -> None:
+        self.max_attempts = max_attempts
+        cfg = sim.world.config
+        self.credentials = ({"api_key_sid": cfg.twilio_api_key_sid,
+                             "api_key_secret": cfg.twilio_api_key_secret} if api_key else
+                            {"account_sid": cfg.twilio_account_sid, "auth_token": cfg.twilio_auth_token})
+        self.source_args = source_args
+        self.transport = RecordingTransport()
+        super().__init__(sim, workdir, self._source, dataset, destination)
+
+    def _source(self):
+        http = make_http(base_url=self.sim.base_url, transport=self.transport, backoff_base=0.01,
+                         backoff_max=0.05, max_attempts=self.max_attempts, **self.credentials)
+        return twilio_studio_source(http=http, **self.source_args)
+
+    def executions(self) -> list[tuple]:
+        return self.rows("executions", EXEC_COLUMNS, key="sid")
+
+    def steps(self) -> list[tuple]:
+        return self.rows("execution_steps", STEP_COLUMNS, key="sid")
+
+
+def visible_floor(sim: Simulator) -> int:
+    return sim.world.now - TWILIO_RETENTION_SECONDS
+
+
+def execution_truth(sim: Simulator, since: int, version: str = "v2") -> list[tuple]:
+    """Every execution created since `since` (the first sync's retention floor), as now."""
+    out = []
+    for flow in sim.world.live_twilio_flows():
+        for e in flow.executions:
+            if e.date_created >= since:
+                j = sim.twilio.execution_json(sim.base_url, version, e)
+                out.append((j["sid"], j["flow_sid"], j["status"], ts(j["date_created"]),
+                            ts(j["date_updated"]), j["contact_channel_address"]))
+    return sorted(out)
+
+
+def step_truth(sim: Simulator, since: int) -> list[tuple]:
+    now = sim.world.now
+    out = []
+    for flow in sim.world.live_twilio_flows():
+        for e in flow.executions:
+            if e.date_created >= since and e.status(now) == "ended":
+                for sid, t, name, frm, to, _ in e.steps(now):
+                    out.append((sid, e.sid, flow.sid, name, frm, to,
+                                ts(sim.twilio.step_json("", "v2", e, (sid, t, name, frm, to, _))
+                                   ["date_created"])))
+    return sorted(out)
+
+
+def ended_sids(sim: Simulator, since: int) -> set[str]:
+    now = sim.world.now
+    return {e.sid for f in sim.world.live_twilio_flows() for e in f.executions
+            if e.date_created >= since and e.status(now) == "ended"}
+
+
+ROUNDS = [(6 * 3600, 80, 0.0), (86_400, 150, 0.3), (3 * 86_400, 60, 0.0)]
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_first_load_equals_the_simulator(tsim: Simulator, tmp_path: Path, version: str) -> None:
+    runner = TwilioRunner(tsim, tmp_path, api_version=version)
+    since = visible_floor(tsim)
+    runner.run()
+    assert runner.executions() == execution_truth(tsim, since, version)
+    assert runner.steps() == step_truth(tsim, since)
+    assert runner.rows("flows", "sid, friendly_name, status", key="sid") == sorted(
+        (f.sid, f.friendly_name, f.status) for f in tsim.world.twilio_flows)
+    stats = tsim.stats()["requests"]
+    assert stats["twilio.flows.list"] == 1
+    # one 1000-row page per flow (each flow holds fewer than 1000 executions)
+    assert stats["twilio.executions.list"] == 3
+    # steps: exactly one request per ended execution
+    assert stats["twilio.steps.list"] == len(ended_sids(tsim, since))
+    if version == "v1":
+        with runner.pipeline.sql_client() as c:
+            assert c.execute_sql("select count(*) from executions where contact_sid is null") == [(0,)]
+
+
+def test_three_rounds_keep_each_execution_once_and_fetch_steps_once(
+        tsim: Simulator, tmp_path: Path) -> None:
+    runner = TwilioRunner(tsim, tmp_path)
+    since = visible_floor(tsim)
+    runner.run()
+    for seconds, new, finish in ROUNDS:
+        ended_before = ended_sids(tsim, since)
+        tsim.advance(seconds, new_twilio=new, new_hilos=0, finish_fraction=finish)
+        requests = runner.run()
+        assert runner.executions() == execution_truth(tsim, since)
+        assert runner.steps() == step_truth(tsim, since)
+        stats = tsim.stats()["requests"]
+        newly_ended = ended_sids(tsim, since) - ended_before
+        assert newly_ended
+        assert stats["twilio.steps.list"] == len(newly_ended)
+        # per flow: one list page (re-listing from the oldest active fits in 1000 rows),
+        # no fetch by sid here; plus the flows list
+        assert stats["twilio.executions.list"] == 3
+        assert stats.get("twilio.executions.fetch", 0) == 0
+        assert requests == 1 + 3 + len(newly_ended)
+    # nothing new: the flows list and one page per flow
+    assert runner.run() == 4
+
+
+def test_concurrency_does_not_change_the_result(tsim: Simulator, tmp_path: Path) -> None:
+    results = []
+    for workers in (1, 8):
+        with Simulator(small_config(twilio_auth_token=SECRET, twilio_executions=1500,
+                                    twilio_flows=6)) as sim:
+            runner = TwilioRunner(sim, tmp_path / str(workers), max_workers=workers)
+            runner.run()
+            sim.advance(86_400, new_twilio=100, new_hilos=0)
+            runner.run()
+            results.append((runner.executions(), runner.steps()))
+    assert results[0] == results[1]
+
+
+def test_faults_change_nothing_in_the_result(tmp_path: Path) -> None:
+    faults = {"429": 0.08, "500": 0.04, "502": 0.03, "503": 0.03, "drop": 0.04, "truncate": 0.04}
+    runners = []
+    for name, with_faults in (("clean", False), ("faulty", True)):
+        sim = Simulator(small_config(twilio_auth_token=SECRET, twilio_executions=1500)).start()
+        if with_faults:
+            sim.faults.configure(rates=faults, retry_after=0)
+        # enough attempts that a run of failures never outlasts them at these rates
+        runner = TwilioRunner(sim, tmp_path / name, max_workers=4, max_attempts=12)
+        runner.run()
+        for seconds, new, finish in ROUNDS:
+            sim.advance(seconds, new_twilio=new, new_hilos=0, finish_fraction=finish)
+            runner.run()
+        runners.append(runner)
+    clean, faulty = runners
+    try:
+        assert faulty.faults_injected > 20
+        assert faulty.executions() == clean.executions()
+        assert faulty.steps() == clean.steps()
+    finally:
+        for r in runners:
+            r.sim.stop()
+
+
+def test_every_request_is_valid_under_the_official_spec(tsim: Simulator, tmp_path: Path) -> None:
+    for version in ("v2", "v1"):
+        runner = TwilioRunner(tsim, tmp_path / version, api_version=version)
+        runner.run()
+        tsim.advance(86_400, new_twilio=50, new_hilos=0)
+        runner.run()
+        kinds = set()
+        for request in runner.transport.requests:
+            validate_request(request)
+            kinds.add(request.url.path.split("/")[-1])
+        assert {"Flows", "Executions", "Steps"} <= kinds
+
+
+def test_fetch_by_sid_when_it_is_cheaper(tmp_path: Path) -> None:
+    with Simulator(small_config(twilio_auth_token=SECRET, twilio_flows=1,
+                                twilio_executions=4000)) as sim:
+        flow = sim.world.twilio_flows[0]
+        now = sim.world.now
+        retained = sim.world.twilio_retained(flow)
+        # one execution active since 29 days ago, every other one ended: re-listing from it
+        # would take 4 pages, fetching it by sid one request
+        old = retained[50]
+        for e in retained:
+            e.duration = (now - e.date_created + 10 * 86_400 if e is old
+                          else min(e.duration, now - e.date_created))
+        sim.world.version += 1
+        runner = TwilioRunner(sim, tmp_path)
+        since = visible_floor(sim)
+        runner.run()
+        sim.advance(60, new_twilio=5, new_hilos=0)
+        runner.run()
+        stats = sim.stats()["requests"]
+        assert stats["twilio.executions.fetch"] == 1
+        assert stats["twilio.executions.list"] == 1
+        assert runner.executions() == execution_truth(sim, since)
+
+
+def test_failed_steps_are_fetched_next_sync_and_the_rest_is_loaded(
+        tsim: Simulator, tmp_path: Path) -> None:
+    runner = TwilioRunner(tsim, tmp_path)
+    since = visible_floor(tsim)
+    flow = tsim.world.twilio_flows[0]
+    victim = next(e for e in tsim.world.twilio_retained(flow) if e.ended_at <= tsim.world.now)
+    tsim.faults.configure(queue=[{"kind": "503", "path_contains": f"{victim.sid}/Steps"}] * 6,
+                          retry_after=0)
+    runner.run()
+    state = runner.pipeline.state["sources"]["twilio_studio"]["resources"]["executions"]
+    assert state["steps_pending"] == [[flow.sid, victim.sid]]
+    assert state["failures"] == ["steps of 1 execution(s) not fetched"]
+    assert runner.executions() == execution_truth(tsim, since)
+    assert victim.sid not in {s[1] for s in runner.steps()}
+    runner.run()
+    assert tsim.stats()["requests"]["twilio.steps.list"] == 1
+    assert runner.steps() == step_truth(tsim, since)
+    state = runner.pipeline.state["sources"]["twilio_studio"]["resources"]["executions"]
+    assert state["steps_pending"] == [] and state["failures"] == []
+
+
+def test_a_flow_that_fails_keeps_its_cursor_and_catches_up(tsim: Simulator, tmp_path: Path) -> None:
+    runner = TwilioRunner(tsim, tmp_path)
+    since = visible_floor(tsim)
+    runner.run()
+    failing = tsim.world.twilio_flows[2].sid
+    cursor_before = runner.pipeline.state["sources"]["twilio_studio"]["resources"][
+        "executions"]["flows"][failing]
+    tsim.advance(86_400, new_twilio=120, new_hilos=0)
+    tsim.faults.configure(queue=[{"kind": "500", "path_contains": f"{failing}/Executions"}] * 6,
+                          retry_after=0)
+    runner.run()
+    state = runner.pipeline.state["sources"]["twilio_studio"]["resources"]["executions"]
+    assert state["flows"][failing] == cursor_before
+    assert len(state["failures"]) == 1 and state["failures"][0].startswith(f"flow {failing}: ")
+    others = [r for r in execution_truth(tsim, since) if r[1] != failing]
+    assert [r for r in runner.executions() if r[1] != failing] == others
+    runner.run()
+    assert runner.executions() == execution_truth(tsim, since)
+    assert runner.steps() == step_truth(tsim, since)
+
+
+def test_a_deleted_flow_is_skipped_not_fatal(tsim: Simulator, tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    gone = tsim.world.twilio_flows[1].sid
+    runner = TwilioRunner(tsim, tmp_path, flow_sids=[f.sid for f in tsim.world.twilio_flows])
+    runner.run()
+    tsim.world.delete_twilio_flow(gone)
+    with caplog.at_level(logging.WARNING, logger="flowsync"):
+        runner.run()
+    assert f"Twilio Studio flow {gone} not found (deleted?); skipped" in caplog.text
+    state = runner.pipeline.state["sources"]["twilio_studio"]["resources"]["executions"]["flows"]
+    assert gone not in state and len(state) == 2
+
+
+@pytest.mark.parametrize("api_key", [False, True])
+def test_wrong_credentials_fail_clearly_without_the_secret(
+        tsim: Simulator, tmp_path: Path, api_key: bool) -> None:
+    runner = TwilioRunner(tsim, tmp_path, api_key=api_key)
+    wrong = "wrong-secret-98765"
+    key = "api_key_secret" if api_key else "auth_token"
+    runner.credentials[key] = wrong
+    with pytest.raises(PipelineStepFailed) as err:
+        runner.run()
+    message = str(err.value)
+    assert "Twilio Studio rejected the credentials (HTTP 401)" in message
+    assert ("api_key_sid / api_key_secret" if api_key else "account_sid / auth_token") in message
+    assert wrong not in message
+
+
+def test_secrets_never_reach_dlt_folders_logs_or_the_warehouse(
+        tsim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    runner = TwilioRunner(tsim, tmp_path)
+    with caplog.at_level(logging.DEBUG):
+        runner.run()
+    assert SECRET not in caplog.text
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()] == []
+
+
+def test_invalid_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="api_version must be v1 or v2"):
+        twilio_studio_source(account_sid="AC1", auth_token="t", api_version="v3")
+    with pytest.raises(ValueError, match="not flow SIDs"):
+        twilio_studio_source(account_sid="AC1", auth_token="t", flow_sids=["FW123"])
+
+
+@pytest.mark.postgres
+def test_rounds_on_postgres(tsim: Simulator, tmp_path: Path, postgres_dsn: str) -> None:
+    dataset = f"twilio_{uuid.uuid4().hex[:8]}"
+    runner = TwilioRunner(tsim, tmp_path, destination=dlt.destinations.postgres(postgres_dsn),
+                          dataset=dataset)
+    since = visible_floor(tsim)
+    try:
+        runner.run()
+        for seconds, new, finish in ROUNDS:
+            tsim.advance(seconds, new_twilio=new, new_hilos=0, finish_fraction=finish)
+            runner.run()
+            assert runner.executions() == execution_truth(tsim, since)
+            assert runner.steps() == step_truth(tsim, since)
+    finally:
+        drop_schemas(postgres_dsn, dataset)
