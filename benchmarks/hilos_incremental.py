@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import dlt
 
+from benchmarks.common import timed_sync
 from simulator import SimConfig, Simulator
 from sources.hilos import hilos_source, make_http
 
@@ -40,16 +40,9 @@ def main() -> None:
                                 dataset_name="hilos")
 
         def sync(label: str) -> None:
-            sim.reset_stats()
             http = make_http(cfg.hilos_api_token, sim.base_url)
-            t0 = time.perf_counter()
-            info = pipeline.run(hilos_source(api_token=cfg.hilos_api_token, base_url=sim.base_url,
-                                             http=http), loader_file_format=args.format)
-            wall = time.perf_counter() - t0
-            info.raise_on_failed_jobs()
-            stats = sim.stats()["requests"]
-            detail = ", ".join(f"{k.removeprefix('hilos.')}={v}" for k, v in sorted(stats.items()))
-            print(f"{label:<28} {sum(stats.values()):>6} requests  {wall:>7.2f} s   ({detail})")
+            timed_sync(pipeline, hilos_source(api_token=cfg.hilos_api_token, base_url=sim.base_url,
+                                              http=http), sim, label, args.format)
 
         print(f"hilos: {len(sim.world.hilos_runs)} contact runs, "
               f"{len(sim.world.hilos_batches)} flow executions; loader format {args.format}")

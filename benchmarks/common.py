@@ -1,0 +1,24 @@
+"""What the benchmark scripts share: a timed sync against the simulator."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dlt
+
+from simulator import Simulator
+
+
+def timed_sync(pipeline: dlt.Pipeline, source: Any, sim: Simulator, label: str,
+               loader_file_format: str = "parquet") -> tuple[int, float]:
+    """Runs one sync; prints and returns its API requests and wall time."""
+    sim.reset_stats()
+    t0 = time.perf_counter()
+    info = pipeline.run(source, loader_file_format=loader_file_format)
+    wall = time.perf_counter() - t0
+    info.raise_on_failed_jobs()
+    stats = sim.stats()["requests"]
+    detail = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(stats.items()))
+    print(f"{label:<34} {sum(stats.values()):>6} requests  {wall:>7.2f} s   ({detail})", flush=True)
+    return sum(stats.values()), wall
