@@ -119,24 +119,11 @@ def twilio_studio_source(
     return (flows(client, wanted), executions(client, wanted, start, max_workers))
 
 
-def _flow_list(client: TwilioClient, wanted: list[str] | None) -> list[dict]:
-    if wanted is None:
-        return client.flows()
-    found = []
-    for sid in wanted:
-        flow = client.flow(sid)
-        if flow is None:
-            log.warning("Twilio Studio flow %s not found (deleted?); skipped", sid)
-        else:
-            found.append(flow)
-    return found
-
-
 @dlt.resource(name="flows", primary_key="sid", write_disposition="merge", columns=FLOW_COLUMNS)
 def flows(client: TwilioClient, wanted: list[str] | None) -> Iterator[Any]:
     """One row per flow."""
     quarantine = Quarantine("Twilio Studio", "flows")
-    rows, bad = check_records(_flow_list(client, wanted), quarantine, key="sid",
+    rows, bad = check_records(client.selected_flows(wanted), quarantine, key="sid",
                               cursor="date_created", also_timestamps=TIMESTAMPS)
     yield rows
     if bad:
@@ -155,7 +142,7 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     """One row per execution at its latest state; steps of newly ended ones on the side."""
     state = dlt.current.resource_state()
     cursors: dict[str, dict] = state.setdefault("flows", {})
-    flow_sids = [f["sid"] for f in _flow_list(client, wanted) if f.get("sid")]
+    flow_sids = [f["sid"] for f in client.selected_flows(wanted) if f.get("sid")]
     for gone in set(cursors) - set(flow_sids):
         log.info("Twilio Studio flow %s no longer listed; its cursor is dropped", gone)
         del cursors[gone]

@@ -39,6 +39,7 @@ class TwilioClient:
         self.http = http
         self.v = api_version
         self._flows: list[dict] | None = None
+        self._selected: list[dict] | None = None
         self._lock = threading.Lock()
 
     def pages(self, path: str, key: str, params: dict[str, Any], endpoint: str) -> Iterator[list[dict]]:
@@ -73,6 +74,21 @@ class TwilioClient:
             return self.http.get_json(f"/{self.v}/Flows/{sid}", endpoint=f"/{self.v}/Flows/{{Sid}}")
         except NotFoundError:
             return None
+
+    def selected_flows(self, wanted: list[str] | None) -> list[dict]:
+        """The flows to sync: every flow, or the wanted ones that exist; fetched once."""
+        if wanted is None:
+            return self.flows()
+        with self._lock:
+            if self._selected is None:
+                self._selected = []
+                for sid in wanted:
+                    flow = self.flow(sid)
+                    if flow is None:
+                        log.warning("Twilio Studio flow %s not found (deleted?); skipped", sid)
+                    else:
+                        self._selected.append(flow)
+            return self._selected
 
     def execution_pages(self, flow_sid: str, date_from: datetime | None) -> Iterator[list[dict]]:
         params: dict[str, Any] = {"PageSize": PAGE_SIZE}

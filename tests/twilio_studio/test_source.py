@@ -326,3 +326,28 @@ def test_rounds_on_postgres(tsim: Simulator, tmp_path: Path, postgres_dsn: str) 
             assert runner.steps() == step_truth(tsim, since)
     finally:
         drop_schemas(postgres_dsn, dataset)
+
+
+@pytest.mark.parametrize("with_key", [False, True], ids=["auth-token", "api-key-only"])
+def test_configuration_comes_from_the_contract_keys(
+        tsim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_key: bool) -> None:
+    cfg = tsim.world.config
+    monkeypatch.setenv("SOURCES__TWILIO_STUDIO__BASE_URL", tsim.base_url)
+    monkeypatch.setenv("SOURCES__TWILIO_STUDIO__API_VERSION", "v1")
+    monkeypatch.setenv("SOURCES__TWILIO_STUDIO__FLOW_SIDS", f'["{tsim.world.twilio_flows[0].sid}"]')
+    if with_key:
+        monkeypatch.setenv("SOURCES__TWILIO_STUDIO__API_KEY_SID", cfg.twilio_api_key_sid)
+        monkeypatch.setenv("SOURCES__TWILIO_STUDIO__API_KEY_SECRET", cfg.twilio_api_key_secret)
+    else:
+        monkeypatch.setenv("SOURCES__TWILIO_STUDIO__ACCOUNT_SID", cfg.twilio_account_sid)
+        monkeypatch.setenv("SOURCES__TWILIO_STUDIO__AUTH_TOKEN", cfg.twilio_auth_token)
+    pipeline = dlt.pipeline(pipeline_name="tw_env", pipelines_dir=str(tmp_path / "p"),
+                            destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                            dataset_name="twilio_studio")
+    pipeline.run(twilio_studio_source())
+    stats = tsim.stats()["requests"]
+    assert stats["twilio.flows.fetch"] == 1 and "twilio.flows.list" not in stats
+    with pipeline.sql_client() as c:
+        assert c.execute_sql("select distinct flow_sid from executions") == [
+            (tsim.world.twilio_flows[0].sid,)]
+        assert c.execute_sql("select count(*) from executions where contact_sid is null") == [(0,)]
