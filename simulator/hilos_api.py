@@ -12,7 +12,7 @@ import uuid
 from collections import OrderedDict
 from urllib.parse import urlencode
 
-from .http import Request, Response
+from .http import Request, Response, match_route
 from .world import (
     HILOS_STATUS_REASONS,
     HilosBatch,
@@ -39,11 +39,7 @@ _UUID_FILTERS = {"flow", "flow_version", "flow_execution", "id", "contact"}
 
 def route(path: str) -> tuple[str, tuple[str, ...]] | None:
     """The operation name and path parameters for a Hilos path, or None."""
-    for pattern, op in _ROUTES:
-        m = pattern.match(path)
-        if m:
-            return op, m.groups()
-    return None
+    return match_route(_ROUTES, path)
 
 
 def authenticate(world: World, req: Request) -> Response | None:

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+Routes = list[tuple[re.Pattern[str], str]]
+
+
+def match_route(routes: Routes, path: str) -> tuple[str, tuple[str, ...]] | None:
+    """The operation name and path parameters of the first route matching `path`, or None."""
+    for pattern, op in routes:
+        m = pattern.match(path)
+        if m:
+            return op, m.groups()
+    return None
 
 
 @dataclass

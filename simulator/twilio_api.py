@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from .http import Request, Response
+from .http import Request, Response, match_route
 from .world import (
     TWILIO_RETENTION_SECONDS,
     TwilioExecution,
@@ -33,11 +33,7 @@ _ROUTES = [
 
 def route(path: str) -> tuple[str, tuple[str, ...]] | None:
     """The operation name and path parameters for a Twilio path, or None."""
-    for pattern, op in _ROUTES:
-        m = pattern.match(path)
-        if m:
-            return op, m.groups()
-    return None
+    return match_route(_ROUTES, path)
 
 
 def error(status: int, code: int, message: str, headers: dict | None = None) -> Response:

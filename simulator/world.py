@@ -208,7 +208,6 @@ class TwilioFlow:
     author_sid: str
     graph: dict[str, tuple[str, list[tuple[str, str, int]]]]
     paths: list[TwilioPath]
-    path_weights: list[float]
     # executions sorted ascending by (date_created, sid)
     executions: list[TwilioExecution] = field(default_factory=list)
     keys: list[tuple[int, str]] = field(default_factory=list)
@@ -266,11 +265,10 @@ class TwilioExecution:
 
     def steps(self, now: int) -> list[tuple[str, int, str, str, str, str]]:
         """Visible steps at `now`: (sid, date_created, name, from, to, from type)."""
-        path = self.flow.paths[self.path]
         out = []
-        n = len(path.steps)
-        for i, (frm, to, event, wtype, frac) in enumerate(path.steps):
-            ts = self.ended_at if i == n - 1 else self.date_created + int(self.duration * frac)
+        for i, (frm, to, event, wtype, frac) in enumerate(self.flow.paths[self.path].steps):
+            # the last fraction is 1.0: the step into Ended comes at ended_at
+            ts = self.date_created + int(self.duration * frac)
             if ts > now:
                 break
             out.append((f"FT{self.sid[2:30]}{i:04x}", ts, event, frm, to, wtype))
@@ -476,7 +474,6 @@ class World:
                 revision=rng.randint(1, 40), date_created=created,
                 date_updated=created + rng.randint(0, 9 * DAY),
                 author_sid=_hex_sid(rng, "US"), graph=graph, paths=paths,
-                path_weights=[1.0] * len(paths),
             ))
         if self.twilio_flows:
             self._add_twilio_executions(cfg.twilio_executions, t0, self.now)

@@ -65,3 +65,8 @@ def drop_schemas(dsn: str, dataset: str) -> None:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(f"drop schema if exists {dataset} cascade")
         cur.execute(f"drop schema if exists {dataset}_staging cascade")
+
+
+def files_containing(root: Path, secret: str) -> list[Path]:
+    """Every file below root whose bytes contain the secret (dlt's folders, the warehouse)."""
+    return [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]

@@ -121,11 +121,11 @@ def _read(client: HilosClient, pages: Iterator[list[dict]], window: Window,
     window.finish(read_all)
 
 
-def _track(state: dict, newest: datetime | None, oldest_open: datetime | None) -> None:
+def _advance_newest(state: dict, newest: datetime | None) -> None:
+    """Moves the resource's cursor forward, never back."""
     if newest is not None:
         old = parse_timestamp(state.get("newest"))
         state["newest"] = max(newest, old).isoformat() if old else newest.isoformat()
-    state["oldest_open"] = oldest_open.isoformat() if oldest_open else None
 
 
 @dlt.resource(name="flow_execution_contacts", primary_key="id", write_disposition="merge",
@@ -153,7 +153,8 @@ def flow_execution_contacts(
             yield rows
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
-    _track(state, newest, oldest_open)
+    _advance_newest(state, newest)
+    state["oldest_open"] = oldest_open.isoformat() if oldest_open else None
     quarantine.report()
     if window.duplicates:
         log.info("Hilos flow-execution-contact: %d row(s) repeated across pages (new runs "
@@ -229,7 +230,7 @@ def flow_executions(
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
     if refreshed:
         yield refreshed
-    _track(state, newest, None)
+    _advance_newest(state, newest)
     state["open"] = still_open
     state["oldest_open_position"] = oldest_open_position
     quarantine.report()

@@ -9,7 +9,6 @@ newest-first it reads every page instead (and says so once).
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -25,7 +24,6 @@ class HilosClient:
 
     def __init__(self, http: HttpClient) -> None:
         self.http = http
-        self.pages_read: Counter[str] = Counter()
 
     def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict]]:
         """Pages of `results`, page 1 first, until `next` is null.
@@ -49,7 +47,6 @@ class HilosClient:
             if not isinstance(body, dict) or not isinstance(body.get("results"), list):
                 raise ValueError(f"Hilos {path} page {page}: expected a page with `results`, "
                                  f"got {type(body).__name__}")
-            self.pages_read[path] += 1
             yield body["results"]
             if not body.get("next"):
                 return

@@ -16,7 +16,7 @@ from simulator import Simulator
 from sources.hilos import hilos_source, make_http
 from sources.hilos.settings import EXECUTION_FINAL
 from tests.conftest import small_config
-from tests.runner import SourceRunner, drop_schemas, ts
+from tests.runner import SourceRunner, drop_schemas, files_containing, ts
 
 TOKEN = "tok-hilos-test-7f3a9c"
 CONTACT_COLUMNS = "id, status, created_on, is_test, flow, flow_version, flow_name, contact__phone"
@@ -204,8 +204,7 @@ def test_the_token_never_reaches_dlt_folders_or_the_warehouse(
     with caplog.at_level(logging.DEBUG):
         runner.run()
     assert TOKEN not in caplog.text
-    leaks = [p for p in tmp_path.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
-    assert leaks == []
+    assert files_containing(tmp_path, TOKEN) == []
 
 
 def test_missing_token_is_a_configuration_error(hsim: Simulator, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from simulator.world import TWILIO_RETENTION_SECONDS
 from sources.twilio_studio import make_http, twilio_studio_source
 from tests.conftest import small_config
 from tests.openapi import validate_request
-from tests.runner import SourceRunner, drop_schemas, ts
+from tests.runner import SourceRunner, drop_schemas, files_containing, ts
 
 SECRET = "tw-secret-0a1b2c3d4e"
 EXEC_COLUMNS = "sid, flow_sid, status, date_created, date_updated, contact_channel_address"
@@ -301,7 +301,7 @@ def test_secrets_never_reach_dlt_folders_logs_or_the_warehouse(
     with caplog.at_level(logging.DEBUG):
         runner.run()
     assert SECRET not in caplog.text
-    assert [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()] == []
+    assert files_containing(tmp_path, SECRET) == []
 
 
 def test_invalid_settings_are_refused() -> None:
