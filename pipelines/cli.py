@@ -11,10 +11,20 @@ from datetime import datetime
 
 from simulator import FAULT_KINDS, SimConfig, Simulator
 
+from .runner import (
+    SOURCES,
+    ConfigError,
+    SourceResult,
+    configured_sources,
+    make_destination,
+    run_source,
+)
+
 log = logging.getLogger("flowsync")
 
-# exit codes: 0 success, 1 a load or check failed, 2 usage or configuration error
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+# exit codes: 0 success; 1 a load or an API failed; 2 usage or configuration error (nothing
+# configured, credentials rejected, destination unreachable); 3 another run holds a pipeline
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3
 
 
 def _fault_rate(text: str) -> tuple[str, float]:
@@ -80,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.duckdb)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     config = SimConfig(
         seed=args.seed, start=args.start, twilio_flows=args.twilio_flows,
@@ -115,6 +131,88 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class Progress:
+    """A status line per source on a terminal; a log line every 10 s otherwise."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last_log = 0.0
+
+    def __call__(self, source: str, http, elapsed: float) -> None:
+        retries = sum(http.retries.values())
+        text = (f"{source}: {http.request_count} requests"
+                + (f", {retries} retried" if retries else "") + f", {elapsed:.0f} s")
+        if self.tty:
+            self.stream.write(f"\r\033[K  {text}")
+            self.stream.flush()
+        elif elapsed - self._last_log >= 10:
+            self._last_log = elapsed
+            log.info("progress: %s", text)
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+        self._last_log = 0.0
+
+
+def print_result(r: SourceResult) -> None:
+    status = "ok" if r.ok else "FAILED"
+    tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "no new rows"
+    print(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; rows: {tables}")
+
+
+def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | None = None,
+                http_options: dict | None = None) -> tuple[int, list[SourceResult]]:
+    """Runs the sources one after another; the exit code and what each did."""
+    try:
+        destination = make_destination(destination_kind, duckdb_path)
+    except ConfigError as exc:
+        print(f"flowsync: {destination_kind}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG, []
+    print(f"flowsync: loading {', '.join(sources)} into {destination.label}")
+    progress = Progress()
+    results = []
+    for source in sources:
+        result = run_source(source, destination, progress, http_options)
+        progress.done()
+        print_result(result)
+        if result.error:
+            print(f"flowsync: {source}: {result.error}", file=sys.stderr)
+        results.append(result)
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return EXIT_OK, results
+    if all(r.error and r.error.startswith("another flowsync run") for r in failed):
+        return EXIT_BUSY, results
+    if all(r.config_error for r in failed):
+        return EXIT_CONFIG, results
+    return EXIT_FAILED, results
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    configured = configured_sources()
+    if args.source == "all":
+        if not configured:
+            print("flowsync: no source is configured: set sources.hilos.api_token and/or "
+                  "sources.twilio_studio credentials (.dlt/secrets.toml or SOURCES__... env "
+                  "vars; see .dlt/example.secrets.toml)", file=sys.stderr)
+            return EXIT_CONFIG
+        sources = [s for s in SOURCES if s in configured]
+    else:
+        if args.source not in configured:
+            key = ("sources.hilos.api_token" if args.source == "hilos" else
+                   "sources.twilio_studio.account_sid + auth_token (or api_key_sid + api_key_secret)")
+            print(f"flowsync: {args.source} is not configured: set {key}", file=sys.stderr)
+            return EXIT_CONFIG
+        sources = [args.source]
+    code, _ = run_sources(sources, args.destination)
+    if code == EXIT_OK and not args.no_transform:
+        log.debug("analytics transforms are not built yet; skipped")
+    return code
+
+
 def cmd_not_built(args: argparse.Namespace) -> int:
     print(f"flowsync {args.command}: not built yet (the pipeline lands with a later issue); "
           "`flowsync simulate` works today.", file=sys.stderr)
@@ -123,9 +221,13 @@ def cmd_not_built(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = {"simulate": cmd_simulate}
+    if not args.verbose:
+        # progress and summaries are printed; the http layer's retry notes stay in -v
+        logging.getLogger("flowsync").setLevel(logging.INFO if not sys.stderr.isatty()
+                                               else logging.WARNING)
+    handlers = {"simulate": cmd_simulate, "run": cmd_run, "demo": cmd_demo}
     return handlers.get(args.command, cmd_not_built)(args)
 
 

@@ -1,0 +1,143 @@
+"""`flowsync demo`: the simulator, both sources, a DuckDB file and a summary. Offline."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from simulator import SimConfig, Simulator
+
+DEMO_MARKER = "_flowsync_demo"
+# a realistic account: both providers, a few dozen flows, tens of thousands of runs
+DEMO_SCALE = dict(twilio_flows=12, twilio_executions=8_000, hilos_flows=8,
+                  hilos_contact_runs=20_000, history_days=35)
+
+SUMMARY_SQL = """
+with hilos as (
+    select 'hilos' as provider, flow_name,
+           count(*) as runs,
+           count(*) filter (where status in ('COMPLETED', 'CANCELED', 'EXPIRED', 'FAILED')) as finished,
+           count(*) filter (where status = 'COMPLETED') as completed
+    from hilos.flow_execution_contacts
+    where not is_test
+    group by flow_name
+),
+last_step as (
+    select execution_sid, name,
+           row_number() over (partition by execution_sid
+                              order by transitioned_to = 'Ended' desc, date_created desc, sid desc) as rn
+    from twilio_studio.execution_steps
+),
+twilio as (
+    select 'twilio_studio' as provider, f.friendly_name as flow_name,
+           count(*) as runs,
+           count(*) filter (where e.status = 'ended') as finished,
+           count(*) filter (where e.status = 'ended' and coalesce(l.name, '')
+                            not in ('timeout', 'failed', 'fail', 'deliveryFailure')) as completed
+    from twilio_studio.executions e
+    join twilio_studio.flows f on f.sid = e.flow_sid
+    left join last_step l on l.execution_sid = e.sid and l.rn = 1
+    group by f.friendly_name
+)
+select provider, flow_name, runs, finished, completed,
+       case when finished > 0 then completed::double / finished end as completion_rate
+from (select * from hilos union all select * from twilio)
+order by provider, flow_name
+"""
+
+
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _prepare(path: Path) -> str | None:
+    """Clears a previous demo's file; refuses to touch any other file. Returns a problem."""
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect(str(path)) as con:
+            is_demo = con.execute(
+                "select count(*) from information_schema.tables where table_name = ?",
+                [DEMO_MARKER]).fetchone()[0] > 0
+    except duckdb.Error:
+        is_demo = False
+    if not is_demo:
+        return (f"{path} exists and was not made by `flowsync demo`; choose another path "
+                "with --duckdb")
+    path.unlink()
+    Path(f"{path}.wal").unlink(missing_ok=True)
+    return None
+
+
+def run_demo(duckdb_path: str, scale: dict | None = None) -> int:
+    """Runs the demo; returns the exit code."""
+    from .cli import EXIT_CONFIG, EXIT_OK, run_sources
+
+    path = Path(duckdb_path).expanduser().resolve()
+    problem = _prepare(path)
+    if problem:
+        print(f"flowsync demo: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    t0 = time.perf_counter()
+    with Simulator(SimConfig(seed=42, **(scale or DEMO_SCALE))) as sim, \
+            tempfile.TemporaryDirectory(prefix="flowsync-demo-") as dlt_dir:
+        info = sim.info()
+        print(f"flowsync demo: simulator on {sim.base_url}: {info['twilio']['flows']} Twilio "
+              f"Studio flows with {info['twilio']['executions']:,} executions, "
+              f"{info['hilos']['flows']} Hilos flows with {info['hilos']['contact_runs']:,} "
+              "contact runs")
+        cfg = sim.world.config
+        with _env(DLT_DATA_DIR=dlt_dir,
+                  SOURCES__HILOS__BASE_URL=sim.base_url,
+                  SOURCES__HILOS__API_TOKEN=cfg.hilos_api_token,
+                  SOURCES__TWILIO_STUDIO__BASE_URL=sim.base_url,
+                  SOURCES__TWILIO_STUDIO__ACCOUNT_SID=cfg.twilio_account_sid,
+                  SOURCES__TWILIO_STUDIO__AUTH_TOKEN=cfg.twilio_auth_token,
+                  SOURCES__TWILIO_STUDIO__MAX_WORKERS="8"):
+            code, _ = run_sources(["hilos", "twilio_studio"], "duckdb", str(path))
+    if code != EXIT_OK:
+        return code
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"create table {DEMO_MARKER} as select now() as created_at")
+        rows = con.execute(SUMMARY_SQL).fetchall()
+    print(f"\nCompletion rate per flow (test runs excluded; "
+          f"{time.perf_counter() - t0:.0f} s end to end):\n")
+    print(_table(["provider", "flow", "runs", "finished", "completed", "completion"], [
+        (p, f, f"{n:,}", f"{fin:,}", f"{c:,}", "-" if r is None else f"{r:.1%}")
+        for p, f, n, fin, c, r in rows]))
+    print(f"""
+Where to look next:
+  the warehouse:  {path}
+  datasets:       hilos (flow_executions, flow_execution_contacts), twilio_studio (flows,
+                  executions, execution_steps)
+  try:            python -c "import duckdb; print(duckdb.connect('{path}').sql('select status, count(*) from hilos.flow_execution_contacts group by 1'))"
+  against your own accounts: put credentials in .dlt/secrets.toml and run `flowsync run`""")
+    return EXIT_OK
+
+
+def _table(header: list[str], rows: list[tuple]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    right = {2, 3, 4, 5}
+
+    def line(cells) -> str:
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=False)))
+
+    return "\n".join([line(header), line("-" * w for w in widths), *(line(r) for r in rows)])
