@@ -127,9 +127,14 @@ Where to look next:
   the warehouse:  {path}
   datasets:       hilos (flow_executions, flow_execution_contacts), twilio_studio (flows,
                   executions, execution_steps)
-  try:            python -c "import duckdb; print(duckdb.connect('{path}').sql('select status, count(*) from hilos.flow_execution_contacts group by 1'))"
+  try:            {_example(path)}
   against your own accounts: put credentials in .dlt/secrets.toml and run `flowsync run`""")
     return EXIT_OK
+
+
+def _example(path: Path) -> str:
+    sql = "select status, count(*) from hilos.flow_execution_contacts group by 1"
+    return f"""python -c "import duckdb; print(duckdb.connect('{path}').sql('{sql}'))\""""
 
 
 def _table(header: list[str], rows: list[tuple]) -> str:
