@@ -159,8 +159,9 @@ class Progress:
 
 def print_result(r: SourceResult) -> None:
     status = "ok" if r.ok else "FAILED"
-    tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "no new rows"
-    print(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; rows: {tables}")
+    tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "none"
+    print(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
+          f"rows fetched: {tables}")
 
 
 def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | None = None,
