@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulator -> pipeline -> DuckDB -> analytics, offline")
     demo.add_argument("--duckdb", metavar="PATH", default="flowsync_demo.duckdb")
+    demo.add_argument("--scale", choices=["full", "small"], default="full",
+                      help="small: a few hundred runs, for a quick check")
 
     sim = sub.add_parser("simulate", help="run the Hilos and Twilio Studio API simulator",
                          description="Serves both APIs on loopback until interrupted. The "
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.duckdb)
+    return run_demo(args.duckdb, small=args.scale == "small")
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

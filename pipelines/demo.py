@@ -18,6 +18,8 @@ DEMO_MARKER = "_flowsync_demo"
 # a realistic account: both providers, a few dozen flows, tens of thousands of runs
 DEMO_SCALE = dict(twilio_flows=12, twilio_executions=8_000, hilos_flows=8,
                   hilos_contact_runs=20_000, history_days=35)
+SMALL_SCALE = dict(twilio_flows=3, twilio_executions=400, hilos_flows=2,
+                   hilos_contact_runs=600, history_days=35)
 
 SUMMARY_SQL = """
 with hilos as (
@@ -86,7 +88,7 @@ def _prepare(path: Path) -> str | None:
     return None
 
 
-def run_demo(duckdb_path: str, scale: dict | None = None) -> int:
+def run_demo(duckdb_path: str, small: bool = False) -> int:
     """Runs the demo; returns the exit code."""
     from .cli import EXIT_CONFIG, EXIT_OK, run_sources
 
@@ -96,7 +98,7 @@ def run_demo(duckdb_path: str, scale: dict | None = None) -> int:
         print(f"flowsync demo: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     t0 = time.perf_counter()
-    with Simulator(SimConfig(seed=42, **(scale or DEMO_SCALE))) as sim, \
+    with Simulator(SimConfig(seed=42, **(SMALL_SCALE if small else DEMO_SCALE))) as sim, \
             tempfile.TemporaryDirectory(prefix="flowsync-demo-") as dlt_dir:
         info = sim.info()
         print(f"flowsync demo: simulator on {sim.base_url}: {info['twilio']['flows']} Twilio "
