@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -213,7 +214,8 @@ def run_source(source: str, destination: Destination,
             fmt = LOADER_FORMAT[destination.kind]
             if pipeline.has_pending_data:
                 log.warning("%s: completing the load an interrupted run left pending", source)
-                pipeline.normalize(loader_file_format=fmt)
+                _drop_extracted_copies_of_normalized(pipeline)
+                pipeline.normalize()
                 pipeline.load()
             data, http = build_source(source, http_options)
             with _ticker(source, http, t0, on_progress):
@@ -240,6 +242,29 @@ def run_source(source: str, destination: Destination,
             result.requests = http.request_count
             http.close()
     return result
+
+
+def _drop_extracted_copies_of_normalized(pipeline: dlt.Pipeline) -> None:
+    """Removes what a kill between two steps of dlt's normalize leaves behind.
+
+    dlt 1.31 commits a normalized package by an atomic rename into load/normalized and
+    only then deletes the extracted package. Killed in between, both exist; normalizing
+    again writes load/new/<id> and fails to rename it over the committed one ("Directory
+    not empty"). The committed package is complete, so the extracted copy (and any
+    half-written load/new/<id>) can go. Pinned by a test that kills a run at that point.
+    """
+    root = Path(pipeline.working_dir)
+    extracted = root / "normalize" / "extracted"
+    if not extracted.is_dir():
+        return
+    done = {p.name for sub in ("normalized", "loaded") if (root / "load" / sub).is_dir()
+            for p in (root / "load" / sub).iterdir()}
+    for package in extracted.iterdir():
+        if package.name in done:
+            log.info("%s: package %s was normalized before the interruption; its extracted "
+                     "copy is removed", pipeline.pipeline_name, package.name)
+            shutil.rmtree(package)
+            shutil.rmtree(root / "load" / "new" / package.name, ignore_errors=True)
 
 
 def _extracted_rows(pipeline: dlt.Pipeline) -> dict[str, int]:

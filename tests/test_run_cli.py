@@ -1,0 +1,241 @@
+"""`flowsync run` and `flowsync demo` as a user runs them: subprocesses, real files, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import psycopg2
+import pytest
+
+from pipelines.runner import pipeline_lock
+from simulator import Simulator
+from tests.conftest import POSTGRES_DSN, small_config
+from tests.hilos.test_source import contact_truth
+from tests.hilos.test_source import execution_truth as hilos_execution_truth
+from tests.runner import utc
+from tests.twilio_studio.test_source import execution_truth, step_truth, visible_floor
+
+FLOWSYNC = str(Path(sys.executable).with_name("flowsync"))
+
+
+@pytest.fixture
+def rsim() -> Iterator[Simulator]:
+    with Simulator(small_config(twilio_executions=1200, hilos_contact_runs=1500)) as s:
+        yield s
+
+
+def env_for(sim: Simulator | None, tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SOURCES__", "DESTINATION__", "DLT_"))}
+    env.update(DLT_DATA_DIR=str(tmp / "dlt"), DESTINATION__DUCKDB__CREDENTIALS=str(tmp / "w.duckdb"))
+    if sim is not None:
+        cfg = sim.world.config
+        env.update(
+            SOURCES__HILOS__BASE_URL=sim.base_url, SOURCES__HILOS__API_TOKEN=cfg.hilos_api_token,
+            SOURCES__TWILIO_STUDIO__BASE_URL=sim.base_url,
+            SOURCES__TWILIO_STUDIO__ACCOUNT_SID=cfg.twilio_account_sid,
+            SOURCES__TWILIO_STUDIO__AUTH_TOKEN=cfg.twilio_auth_token)
+    env.update(extra)
+    return env
+
+
+def flowsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([FLOWSYNC, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def read(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return [tuple(utc(v) for v in r) for r in con.execute(sql).fetchall()]
+
+
+HILOS_CONTACTS = ("select id, status, created_on, is_test, flow, flow_version, flow_name, "
+                  "contact__phone from hilos.flow_execution_contacts order by id")
+HILOS_EXECUTIONS = ("select id, status, created_on, num_contacts, running, completed, canceled, "
+                    "failed, expired, avg_completion_time, flow_version from hilos.flow_executions "
+                    "order by id")
+TWILIO_EXECUTIONS = ("select sid, flow_sid, status, date_created, date_updated, "
+                     "contact_channel_address from twilio_studio.executions order by sid")
+TWILIO_STEPS = ("select sid, execution_sid, flow_sid, name, transitioned_from, transitioned_to, "
+                "date_created from twilio_studio.execution_steps order by sid")
+
+
+def assert_warehouse_is_the_truth(db: Path, sim: Simulator, since: int) -> None:
+    assert read(db, HILOS_CONTACTS) == contact_truth(sim)
+    assert read(db, HILOS_EXECUTIONS) == hilos_execution_truth(sim)
+    assert read(db, TWILIO_EXECUTIONS) == execution_truth(sim, since)
+    assert read(db, TWILIO_STEPS) == step_truth(sim, since)
+
+
+def test_run_loads_both_sources_into_duckdb(rsim: Simulator, tmp_path: Path) -> None:
+    since = visible_floor(rsim)
+    result = flowsync(["run"], env_for(rsim, tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert_warehouse_is_the_truth(tmp_path / "w.duckdb", rsim, since)
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"flowsync: loading hilos, twilio_studio into {tmp_path / 'w.duckdb'}"
+    assert lines[1].startswith("hilos: ok in ")
+    assert "rows fetched: flow_execution_contacts 1,500, flow_executions " in lines[1]
+    assert lines[2].startswith("twilio_studio: ok in ")
+    rsim.advance(86_400, new_twilio=50, new_hilos=80)
+    again = flowsync(["run", "--source", "hilos"], env_for(rsim, tmp_path), tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert read(tmp_path / "w.duckdb", HILOS_CONTACTS) == contact_truth(rsim)
+
+
+def test_one_source_failing_does_not_stop_the_other(rsim: Simulator, tmp_path: Path) -> None:
+    env = env_for(rsim, tmp_path, SOURCES__HILOS__API_TOKEN="tok-wrong-42")
+    result = flowsync(["run"], env, tmp_path)
+    assert result.returncode == 2
+    assert ("flowsync: hilos: Hilos rejected the credentials (HTTP 401) on GET "
+            "/channel/whatsapp/flow-execution") in result.stderr
+    assert "tok-wrong-42" not in result.stderr + result.stdout
+    assert "twilio_studio: ok" in result.stdout
+    assert read(tmp_path / "w.duckdb", "select count(*) from twilio_studio.flows") == [(3,)]
+
+
+@pytest.mark.parametrize("case,args,extra,message", [
+    ("nothing configured", ["run"], {}, "flowsync: no source is configured"),
+    ("source not configured", ["run", "--source", "twilio_studio"], {},
+     "flowsync: twilio_studio is not configured: set sources.twilio_studio.account_sid"),
+    ("duckdb named like a dataset", ["run"], {"SOURCES__HILOS__API_TOKEN": "x",
+                                              "DESTINATION__DUCKDB__CREDENTIALS": "hilos.duckdb"},
+     "flowsync: duckdb: DuckDB file name 'hilos.duckdb' clashes with dataset 'hilos'"),
+    ("postgres unreachable", ["run", "--destination", "postgres"],
+     {"SOURCES__HILOS__API_TOKEN": "x",
+      "DESTINATION__POSTGRES__CREDENTIALS": "postgresql://u:pw-secret@127.0.0.1:1/db"},
+     "flowsync: postgres: Postgres is unreachable: "),
+    ("postgres not configured", ["run", "--destination", "postgres"],
+     {"SOURCES__HILOS__API_TOKEN": "x"}, "flowsync: postgres: Postgres is not configured"),
+])
+def test_misconfiguration_exits_2_with_one_line(tmp_path: Path, case: str, args: list[str],
+                                                extra: dict, message: str) -> None:
+    result = flowsync(args, env_for(None, tmp_path, **extra), tmp_path)
+    assert result.returncode == 2, (case, result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("flowsync")]
+    assert len(errors) == 1 and errors[0].startswith(message), result.stderr
+    assert "pw-secret" not in result.stderr
+
+
+def test_unreachable_api_fails_with_exit_1_naming_the_source(tmp_path: Path) -> None:
+    env = env_for(None, tmp_path, SOURCES__HILOS__API_TOKEN="x",
+                  SOURCES__HILOS__BASE_URL="http://127.0.0.1:9")
+    result = flowsync(["run"], env, tmp_path)
+    assert result.returncode == 1
+    assert ("flowsync: hilos: Hilos: GET /channel/whatsapp/flow-execution failed after 6 "
+            "attempts; last: connection failed") in result.stderr
+
+
+def test_a_second_run_on_a_busy_pipeline_exits_3(rsim: Simulator, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    with pipeline_lock("flowsync_hilos"):
+        result = flowsync(["run", "--source", "hilos"], env_for(rsim, tmp_path), tmp_path)
+    assert result.returncode == 3
+    assert (f"flowsync: hilos: another flowsync run is using pipeline flowsync_hilos "
+            f"(pid {os.getpid()})") in result.stderr
+    assert flowsync(["run", "--source", "hilos"], env_for(rsim, tmp_path), tmp_path).returncode == 0
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before the kill: {proc.communicate()}")
+        if ready():
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return
+        time.sleep(0.005)
+    proc.kill()
+    pytest.fail("the kill point never came")
+
+
+@pytest.mark.parametrize("first_run", [True, False], ids=["first-run", "later-run"])
+def test_killed_during_extraction_the_next_run_completes_everything(
+        rsim: Simulator, tmp_path: Path, first_run: bool) -> None:
+    since = visible_floor(rsim)
+    env = env_for(rsim, tmp_path)
+    if not first_run:
+        assert flowsync(["run"], env, tmp_path).returncode == 0
+        rsim.advance(86_400, new_twilio=300, new_hilos=200, finish_fraction=0.5)
+    rsim.faults.configure(latency_ms=5)
+    rsim.reset_stats()
+    proc = subprocess.Popen([FLOWSYNC, "run"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # mid-way through the twilio steps: hilos is loaded, twilio is being extracted
+    _kill_when(proc, lambda: rsim.stats()["requests"].get("twilio.steps.list", 0) > 50)
+    rsim.faults.configure(latency_ms=0)
+    result = flowsync(["run"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert_warehouse_is_the_truth(tmp_path / "w.duckdb", rsim, since)
+
+
+def test_killed_during_load_the_next_run_completes_the_load(rsim: Simulator, tmp_path: Path) -> None:
+    since = visible_floor(rsim)
+    env = env_for(rsim, tmp_path)
+    normalized = tmp_path / "dlt" / "pipelines" / "flowsync_twilio_studio" / "load" / "normalized"
+    proc = subprocess.Popen([FLOWSYNC, "run", "--source", "twilio_studio"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _kill_when(proc, lambda: normalized.is_dir() and any(normalized.iterdir()))
+    result = flowsync(["run"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "completing the load an interrupted run left pending" in result.stderr
+    assert_warehouse_is_the_truth(tmp_path / "w.duckdb", rsim, since)
+
+
+@pytest.mark.postgres
+def test_run_loads_into_postgres(rsim: Simulator, tmp_path: Path, postgres_dsn: str) -> None:
+    db = f"flowsync_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {db}")
+    dsn = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{db}"
+    try:
+        since = visible_floor(rsim)
+        result = flowsync(["run", "--destination", "postgres"],
+                          env_for(rsim, tmp_path, DESTINATION__POSTGRES__CREDENTIALS=dsn), tmp_path)
+        assert result.returncode == 0, result.stderr
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            def rows(sql: str) -> list[tuple]:
+                cur.execute(sql)
+                return [tuple(utc(v) for v in r) for r in cur.fetchall()]
+
+            assert rows(HILOS_CONTACTS) == contact_truth(rsim)
+            assert rows(TWILIO_EXECUTIONS) == execution_truth(rsim, since)
+            assert rows(TWILIO_STEPS) == step_truth(rsim, since)
+        conn.close()
+    finally:
+        admin.cursor().execute(f"drop database if exists {db} with (force)")
+        admin.close()
+
+
+def test_demo_runs_offline_and_prints_completion_rates(tmp_path: Path) -> None:
+    env = env_for(None, tmp_path)
+    env.pop("DESTINATION__DUCKDB__CREDENTIALS")
+    result = flowsync(["demo", "--scale", "small", "--duckdb", "demo.duckdb"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Completion rate per flow (test runs excluded;" in out
+    header = next(line for line in out.splitlines() if line.startswith("provider"))
+    assert header.split() == ["provider", "flow", "runs", "finished", "completed", "completion"]
+    body = [line for line in out.splitlines() if line.startswith(("hilos ", "twilio_studio "))]
+    assert len(body) == 5  # 2 hilos flows, 3 twilio flows
+    assert f"the warehouse:  {tmp_path / 'demo.duckdb'}" in out
+    # nothing of the demo lands in the user's dlt folder
+    assert not (tmp_path / "dlt").exists()
+    # a second demo replaces its own file; any other file is refused
+    assert flowsync(["demo", "--scale", "small", "--duckdb", "demo.duckdb"], env,
+                    tmp_path).returncode == 0
+    duckdb.connect(str(tmp_path / "mine.duckdb")).close()
+    refused = flowsync(["demo", "--scale", "small", "--duckdb", "mine.duckdb"], env, tmp_path)
+    assert refused.returncode == 2
+    assert "was not made by `flowsync demo`" in refused.stderr
