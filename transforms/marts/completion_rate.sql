@@ -1,0 +1,42 @@
+-- grain: one row per provider, flow and day (UTC date of started_at); test runs excluded
+with runs as (
+    select * from {{ ref('flow_runs') }}
+    where not is_test
+),
+
+daily as (
+    select
+        provider,
+        flow_id,
+        cast(started_at at time zone 'UTC' as date) as day,
+        max(flow_name) as flow_name,
+        count(*) as runs_total,
+        count(*) filter (
+            where status in ('completed', 'canceled', 'expired', 'failed')
+        ) as runs_finished,
+        count(*) filter (where status = 'completed') as runs_completed,
+        avg(cast(duration_seconds as double precision)) filter (
+            where status = 'completed' and duration_seconds is not null
+        ) as avg_completion_seconds
+    from runs
+    group by provider, flow_id, cast(started_at at time zone 'UTC' as date)
+),
+
+final as (
+    select
+        provider,
+        flow_id,
+        day,
+        flow_name,
+        runs_total,
+        runs_finished,
+        runs_completed,
+        case
+            when runs_finished > 0
+                then cast(runs_completed as double precision) / runs_finished
+        end as completion_rate,
+        avg_completion_seconds
+    from daily
+)
+
+select * from final

@@ -1,0 +1,29 @@
+-- grain: one row per provider, flow and normalized status that has runs; test runs excluded
+with runs as (
+    select * from {{ ref('flow_runs') }}
+    where not is_test
+),
+
+counted as (
+    select
+        provider,
+        flow_id,
+        status,
+        max(flow_name) as flow_name,
+        count(*) as runs
+    from runs
+    group by provider, flow_id, status
+),
+
+final as (
+    select
+        provider,
+        flow_id,
+        status,
+        flow_name,
+        runs,
+        cast(runs as double precision) / sum(runs) over (partition by provider, flow_id) as share
+    from counted
+)
+
+select * from final

@@ -1,0 +1,62 @@
+-- grain: one row per Twilio Studio flow and widget reached by an ended execution
+-- (a step's transitioned_to; Ended excluded)
+with executions as (
+    select * from {{ ref('stg_twilio_executions') }}
+    where provider_status = 'ended'
+),
+
+steps as (
+    select * from {{ ref('stg_twilio_steps') }}
+),
+
+flows as (
+    select * from {{ ref('stg_twilio_flows') }}
+),
+
+last_steps as (
+    select * from {{ ref('twilio_last_steps') }}
+),
+
+ended_per_flow as (
+    select flow_id, count(*) as ended_executions
+    from executions
+    group by flow_id
+),
+
+reached as (
+    select
+        e.flow_id,
+        s.transitioned_to as widget,
+        count(distinct s.execution_sid) as executions_reached
+    from steps as s
+    inner join executions as e on e.execution_sid = s.execution_sid
+    where s.transitioned_to <> 'Ended'
+    group by e.flow_id, s.transitioned_to
+),
+
+ended_here as (
+    select
+        e.flow_id,
+        l.transitioned_from as widget,
+        count(*) as executions_ended_here
+    from last_steps as l
+    inner join executions as e on e.execution_sid = l.execution_sid
+    group by e.flow_id, l.transitioned_from
+),
+
+final as (
+    select
+        r.flow_id,
+        r.widget,
+        f.flow_name,
+        r.executions_reached,
+        coalesce(h.executions_ended_here, 0) as executions_ended_here,
+        cast(r.executions_reached as double precision) / t.ended_executions
+            as pct_of_flow_executions
+    from reached as r
+    inner join ended_per_flow as t on t.flow_id = r.flow_id
+    left join ended_here as h on h.flow_id = r.flow_id and h.widget = r.widget
+    left join flows as f on f.flow_id = r.flow_id
+)
+
+select * from final

@@ -1,0 +1,280 @@
+"""Builds the analytics tables from the SQL models in this folder, on DuckDB or Postgres.
+
+Models are plain SQL files, one per table, in layers: `staging/` (rename, cast,
+normalize), `intermediate/`, `marts/`. Three placeholders are expanded:
+
+- `{{ source('schema', 'table') }}`: a raw table, as a typed select of the columns the
+  model's header declares (`-- source schema.table: col type, ...`); a missing column is
+  NULL and a missing table (a source not configured) is an empty relation, so every
+  model builds whatever subset of sources has been loaded;
+- `{{ ref('model') }}`: another model's table in the `analytics` schema;
+- `{{ timeout_events }}`, `{{ failure_events }}`: the Twilio outcome event lists.
+
+Each model is built into a new table, checked, and only then swapped in (drop and rename
+in one transaction): a reader sees the old table or the new one, and a table that fails
+its checks never replaces a good one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("flowsync.transforms")
+
+ROOT = Path(__file__).resolve().parent
+LAYERS = ("staging", "intermediate", "marts")
+SCHEMA = "analytics"
+DEFAULT_TIMEOUT_EVENTS = ("timeout",)
+DEFAULT_FAILURE_EVENTS = ("failed", "fail", "deliveryFailure")
+
+_SOURCE = re.compile(r"\{\{\s*source\('(\w+)',\s*'(\w+)'\)\s*\}\}")
+_REF = re.compile(r"\{\{\s*ref\('(\w+)'\)\s*\}\}")
+_HEADER_SOURCE = re.compile(r"^-- source (\w+)\.(\w+):(.*)$")
+_TYPES = {"text", "boolean", "bigint", "timestamptz", "double precision"}
+
+# per model: key columns (unique, not null), more not-null columns, and checks written as
+# a condition that a violating row meets
+CHECKS: dict[str, dict[str, Any]] = {
+    "flow_runs": {"key": ["provider", "run_id"], "not_null": ["flow_id", "started_at"]},
+    "completion_rate": {
+        "key": ["provider", "flow_id", "day"],
+        "rules": {
+            "runs_completed <= runs_finished <= runs_total":
+                "runs_completed > runs_finished or runs_finished > runs_total",
+            "completion_rate in [0, 1]": "completion_rate < 0 or completion_rate > 1",
+        },
+    },
+    "status_funnel": {
+        "key": ["provider", "flow_id", "stage"],
+        "rules": {
+            "pct_of_entered and pct_of_previous in [0, 1]":
+                "pct_of_entered < 0 or pct_of_entered > 1 or pct_of_previous < 0 "
+                "or pct_of_previous > 1",
+        },
+        "queries": {
+            "funnel stages non-increasing":
+                "select count(*) from {t} a join {t} b on a.provider = b.provider and "
+                "a.flow_id = b.flow_id and b.stage_order = a.stage_order + 1 "
+                "where b.runs > a.runs",
+        },
+    },
+    "status_counts": {
+        "key": ["provider", "flow_id"],
+        "unique": ["provider", "flow_id", "status"],
+        "rules": {"share in [0, 1]": "share < 0 or share > 1"},
+    },
+    "step_funnel": {
+        "key": ["flow_id", "widget"],
+        "rules": {
+            "pct_of_flow_executions in [0, 1]":
+                "pct_of_flow_executions < 0 or pct_of_flow_executions > 1",
+            "executions_ended_here <= executions_reached":
+                "executions_ended_here > executions_reached",
+        },
+    },
+}
+
+
+class CheckFailed(Exception):
+    """A data check failed; the message names the model and the check."""
+
+
+@dataclass
+class Model:
+    name: str
+    layer: str
+    sql: str
+    refs: set[str] = field(default_factory=set)
+    sources: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+
+
+@dataclass
+class ModelResult:
+    name: str
+    rows: int
+    seconds: float
+
+
+def load_models(root: Path = ROOT) -> list[Model]:
+    """Every model, in dependency order."""
+    models: dict[str, Model] = {}
+    for layer in LAYERS:
+        for path in sorted((root / layer).glob("*.sql")):
+            sql = path.read_text()
+            model = Model(path.stem, layer, sql, set(_REF.findall(sql)), _declared_sources(path, sql))
+            if model.name in models:
+                raise ValueError(f"two models named {model.name}")
+            for key in _SOURCE.findall(sql):
+                if key not in model.sources:
+                    raise ValueError(f"{path.name}: source {'.'.join(key)} has no `-- source` "
+                                     "header declaring its columns")
+            models[model.name] = model
+    for model in models.values():
+        unknown = model.refs - models.keys()
+        if unknown:
+            raise ValueError(f"{model.name}.sql refers to unknown models: {sorted(unknown)}")
+    order = TopologicalSorter({m.name: m.refs for m in models.values()}).static_order()
+    return [models[name] for name in order]
+
+
+def _declared_sources(path: Path, sql: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    lines = sql.splitlines()
+    for i, line in enumerate(lines):
+        m = _HEADER_SOURCE.match(line)
+        if not m:
+            continue
+        spec = m.group(3)
+        for more in lines[i + 1:]:
+            if not more.startswith("--   "):
+                break
+            spec += more[2:]
+        columns = []
+        for item in spec.split(","):
+            name, _, type_ = item.strip().partition(" ")
+            if type_.strip() not in _TYPES:
+                raise ValueError(f"{path.name}: column {name} has unknown type {type_!r}")
+            columns.append((name, type_.strip()))
+        out[(m.group(1), m.group(2))] = columns
+    return out
+
+
+def _quote_list(values: Sequence[str]) -> str:
+    if not values:
+        return "null"  # `x in (null)` matches nothing
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+class Warehouse:
+    """A DB-API connection to DuckDB or Postgres with the few calls the runner needs."""
+
+    def __init__(self, kind: str, conn: Any) -> None:
+        self.kind = kind
+        self.conn = conn
+        if kind == "postgres":
+            conn.autocommit = True
+
+    @classmethod
+    def connect(cls, kind: str, target: str) -> Warehouse:
+        if kind == "duckdb":
+            import duckdb
+
+            return cls(kind, duckdb.connect(target))
+        import psycopg2
+
+        return cls(kind, psycopg2.connect(target))
+
+    def _run(self, sql: str) -> Any:
+        # a duckdb cursor is a separate connection with its own transaction, so statements
+        # run on the connection itself; psycopg2 needs a cursor
+        if self.kind == "duckdb":
+            return self.conn.execute(sql)
+        cur = self.conn.cursor()
+        cur.execute(sql)
+        return cur
+
+    def execute(self, sql: str) -> None:
+        self._run(sql)
+
+    def scalar(self, sql: str) -> Any:
+        return self._run(sql).fetchone()[0]
+
+    def rows(self, sql: str) -> list[tuple]:
+        return self._run(sql).fetchall()
+
+    def columns(self, schema: str, table: str) -> set[str] | None:
+        """The table's columns, or None when it does not exist."""
+        found = self.rows(
+            "select column_name from information_schema.columns "
+            f"where table_schema = '{schema}' and table_name = '{table}'")
+        return {r[0] for r in found} or None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _source_relation(wh: Warehouse, schema: str, table: str,
+                     columns: list[tuple[str, str]]) -> str:
+    present = wh.columns(schema, table)
+    if present is None:
+        cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in columns)
+        return f"(select {cols} where false) as src"
+    cols = ", ".join(f"cast({c if c in present else 'null'} as {t}) as {c}" for c, t in columns)
+    return f"(select {cols} from {schema}.{table}) as src"
+
+
+def render(model: Model, wh: Warehouse, timeout_events: Sequence[str],
+           failure_events: Sequence[str]) -> str:
+    """The model's SQL with every placeholder expanded for this warehouse."""
+    sql = _SOURCE.sub(lambda m: _source_relation(wh, m.group(1), m.group(2),
+                                                 model.sources[(m.group(1), m.group(2))]),
+                      model.sql)
+    sql = _REF.sub(lambda m: f"{SCHEMA}.{m.group(1)}", sql)
+    return (sql.replace("{{ timeout_events }}", _quote_list(timeout_events))
+               .replace("{{ failure_events }}", _quote_list(failure_events)))
+
+
+def check(wh: Warehouse, model: str, table: str) -> None:
+    """Runs the model's data checks on `table`; raises CheckFailed naming the first failure."""
+    spec = CHECKS.get(model, {})
+    key = spec.get("key", [])
+    failures = []
+    for column in [*key, *spec.get("not_null", [])]:
+        n = wh.scalar(f"select count(*) from {table} where {column} is null")
+        if n:
+            failures.append(f"{model}: {column} not null ({n} null rows)")
+    unique = spec.get("unique", key)
+    if unique:
+        cols = ", ".join(unique)
+        n = wh.scalar(f"select count(*) from (select {cols} from {table} group by {cols} "
+                      "having count(*) > 1) as d")
+        if n:
+            failures.append(f"{model}: ({cols}) unique ({n} duplicated keys)")
+    for name, condition in spec.get("rules", {}).items():
+        n = wh.scalar(f"select count(*) from {table} where {condition}")
+        if n:
+            failures.append(f"{model}: {name} ({n} rows break it)")
+    for name, query in spec.get("queries", {}).items():
+        n = wh.scalar(query.format(t=table))
+        if n:
+            failures.append(f"{model}: {name} ({n} rows break it)")
+    if failures:
+        raise CheckFailed("data check failed: " + "; ".join(failures))
+
+
+def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
+          failure_events: Sequence[str] = DEFAULT_FAILURE_EVENTS,
+          models: list[Model] | None = None) -> list[ModelResult]:
+    """Builds every model in order, each checked and swapped in atomically."""
+    wh.execute(f"create schema if not exists {SCHEMA}")
+    results = []
+    for model in models or load_models():
+        t0 = time.perf_counter()
+        target = f"{SCHEMA}.{model.name}"
+        fresh = f"{SCHEMA}.{model.name}__flowsync_new"
+        wh.execute(f"drop table if exists {fresh}")
+        wh.execute(f"create table {fresh} as\n{render(model, wh, timeout_events, failure_events)}")
+        try:
+            check(wh, model.name, fresh)
+        except CheckFailed:
+            wh.execute(f"drop table if exists {fresh}")
+            raise
+        wh.execute("begin")
+        try:
+            wh.execute(f"drop table if exists {target}")
+            wh.execute(f"alter table {fresh} rename to {model.name}")
+            wh.execute("commit")
+        except Exception:
+            wh.execute("rollback")
+            raise
+        rows = wh.scalar(f"select count(*) from {target}")
+        results.append(ModelResult(model.name, rows, time.perf_counter() - t0))
+        log.info("analytics.%s: %d rows (%.2f s)", model.name, rows, results[-1].seconds)
+    return results

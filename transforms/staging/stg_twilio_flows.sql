@@ -1,0 +1,14 @@
+-- grain: one row per Twilio Studio flow
+-- source twilio_studio.flows: sid text, friendly_name text
+with source as (
+    select * from {{ source('twilio_studio', 'flows') }}
+),
+
+final as (
+    select
+        sid as flow_id,
+        friendly_name as flow_name
+    from source
+)
+
+select * from final
