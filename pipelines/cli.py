@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -14,7 +15,9 @@ from simulator import FAULT_KINDS, SimConfig, Simulator
 from .runner import (
     SOURCES,
     ConfigError,
+    Destination,
     SourceResult,
+    build_analytics,
     configured_sources,
     make_destination,
     run_source,
@@ -166,9 +169,36 @@ def print_result(r: SourceResult) -> None:
           f"rows fetched: {tables}")
 
 
+def transform(destination: Destination) -> int:
+    """Rebuilds the analytics tables and prints what they hold; the exit code."""
+    from transforms.runner import CheckFailedError
+
+    t0 = time.perf_counter()
+    try:
+        results = build_analytics(destination)
+    except ConfigError as exc:
+        print(f"flowsync: transform: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CheckFailedError as exc:
+        print(f"flowsync: transform: {exc}; the previous tables are kept", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # the database's own error, in one line
+        print(f"flowsync: transform failed: {type(exc).__name__}: "
+              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", file=sys.stderr)
+        return EXIT_FAILED
+    marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if not r.name.startswith(
+        ("stg_", "twilio_last")))
+    print(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
+    return EXIT_OK
+
+
 def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | None = None,
-                http_options: dict | None = None) -> tuple[int, list[SourceResult]]:
-    """Runs the sources one after another; the exit code and what each did."""
+                http_options: dict | None = None, analytics: bool = False,
+                ) -> tuple[int, list[SourceResult]]:
+    """Runs the sources one after another, then (optionally) the analytics.
+
+    Returns the exit code and what each source did.
+    """
     try:
         destination = make_destination(destination_kind, duckdb_path)
     except ConfigError as exc:
@@ -185,6 +215,11 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
             print(f"flowsync: {source}: {result.error}", file=sys.stderr)
         results.append(result)
     failed = [r for r in results if not r.ok]
+    # the analytics are rebuilt from whatever loaded, even when a source failed
+    if analytics and len(failed) < len(results):
+        code = transform(destination)
+        if code != EXIT_OK:
+            return code, results
     if not failed:
         return EXIT_OK, results
     if all(r.error and r.error.startswith("another flowsync run") for r in failed):
@@ -210,16 +245,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"flowsync: {args.source} is not configured: set {key}", file=sys.stderr)
             return EXIT_CONFIG
         sources = [args.source]
-    code, _ = run_sources(sources, args.destination)
-    if code == EXIT_OK and not args.no_transform:
-        log.debug("analytics transforms are not built yet; skipped")
+    code, _ = run_sources(sources, args.destination, analytics=not args.no_transform)
     return code
 
 
-def cmd_not_built(args: argparse.Namespace) -> int:
-    print(f"flowsync {args.command}: not built yet (the pipeline lands with a later issue); "
-          "`flowsync simulate` works today.", file=sys.stderr)
-    return EXIT_CONFIG
+def cmd_transform(args: argparse.Namespace) -> int:
+    try:
+        destination = make_destination(args.destination)
+    except ConfigError as exc:
+        print(f"flowsync: {args.destination}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return transform(destination)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,8 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # progress and summaries are printed; the http layer's retry notes stay in -v
         logging.getLogger("flowsync").setLevel(logging.INFO if not sys.stderr.isatty()
                                                else logging.WARNING)
-    handlers = {"simulate": cmd_simulate, "run": cmd_run, "demo": cmd_demo}
-    return handlers.get(args.command, cmd_not_built)(args)
+    handlers = {"simulate": cmd_simulate, "run": cmd_run, "demo": cmd_demo,
+                "transform": cmd_transform}
+    return handlers[args.command](args)
 
 
 if __name__ == "__main__":

@@ -22,35 +22,12 @@ SMALL_SCALE = dict(twilio_flows=3, twilio_executions=400, hilos_flows=2,
                    hilos_contact_runs=600, history_days=35)
 
 SUMMARY_SQL = """
-with hilos as (
-    select 'hilos' as provider, flow_name,
-           count(*) as runs,
-           count(*) filter (where status in ('COMPLETED', 'CANCELED', 'EXPIRED', 'FAILED')) as finished,
-           count(*) filter (where status = 'COMPLETED') as completed
-    from hilos.flow_execution_contacts
-    where not is_test
-    group by flow_name
-),
-last_step as (
-    select execution_sid, name,
-           row_number() over (partition by execution_sid
-                              order by transitioned_to = 'Ended' desc, date_created desc, sid desc) as rn
-    from twilio_studio.execution_steps
-),
-twilio as (
-    select 'twilio_studio' as provider, f.friendly_name as flow_name,
-           count(*) as runs,
-           count(*) filter (where e.status = 'ended') as finished,
-           count(*) filter (where e.status = 'ended' and coalesce(l.name, '')
-                            not in ('timeout', 'failed', 'fail', 'deliveryFailure')) as completed
-    from twilio_studio.executions e
-    join twilio_studio.flows f on f.sid = e.flow_sid
-    left join last_step l on l.execution_sid = e.sid and l.rn = 1
-    group by f.friendly_name
-)
-select provider, flow_name, runs, finished, completed,
-       case when finished > 0 then completed::double / finished end as completion_rate
-from (select * from hilos union all select * from twilio)
+select provider, max(flow_name) as flow_name, sum(runs_total) as runs,
+       sum(runs_finished) as finished, sum(runs_completed) as completed,
+       case when sum(runs_finished) > 0
+            then cast(sum(runs_completed) as double) / sum(runs_finished) end as completion_rate
+from analytics.completion_rate
+group by provider, flow_id
 order by provider, flow_name
 """
 
@@ -113,7 +90,8 @@ def run_demo(duckdb_path: str, small: bool = False) -> int:
                   SOURCES__TWILIO_STUDIO__ACCOUNT_SID=cfg.twilio_account_sid,
                   SOURCES__TWILIO_STUDIO__AUTH_TOKEN=cfg.twilio_auth_token,
                   SOURCES__TWILIO_STUDIO__MAX_WORKERS="8"):
-            code, _ = run_sources(["hilos", "twilio_studio"], "duckdb", str(path))
+            code, _ = run_sources(["hilos", "twilio_studio"], "duckdb", str(path),
+                                  analytics=True)
     if code != EXIT_OK:
         return code
     with duckdb.connect(str(path)) as con:
@@ -127,7 +105,9 @@ def run_demo(duckdb_path: str, small: bool = False) -> int:
     print(f"""
 Where to look next:
   the warehouse:  {path}
-  datasets:       hilos (flow_executions, flow_execution_contacts), twilio_studio (flows,
+  analytics:      analytics.flow_runs, completion_rate, status_funnel, status_counts,
+                  step_funnel (README: one section per table)
+  raw data:       hilos (flow_executions, flow_execution_contacts), twilio_studio (flows,
                   executions, execution_steps)
   try:            {_example(path)}
   against your own accounts: put credentials in .dlt/secrets.toml and run `flowsync run`""")
@@ -135,7 +115,7 @@ Where to look next:
 
 
 def _example(path: Path) -> str:
-    sql = "select status, count(*) from hilos.flow_execution_contacts group by 1"
+    sql = "select * from analytics.status_funnel order by flow_name, stage_order limit 9"
     return f"""python -c "import duckdb; print(duckdb.connect('{path}').sql('{sql}'))\""""
 
 

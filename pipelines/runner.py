@@ -54,6 +54,8 @@ class Destination:
     factory: Any
     label: str
     fingerprint: str
+    # the file path or DSN for direct connections (the DSN is secret: never print it)
+    target: str = field(default="", repr=False)
 
 
 def duckdb_destination(path: str | None = None) -> Destination:
@@ -70,7 +72,7 @@ def duckdb_destination(path: str | None = None) -> Destination:
     if not file.parent.is_dir():
         raise ConfigError(f"DuckDB file {file}: folder {file.parent} does not exist")
     return Destination("duckdb", dlt.destinations.duckdb(str(file)), str(file),
-                       f"duckdb:{file}")
+                       f"duckdb:{file}", str(file))
 
 
 def postgres_destination() -> Destination:
@@ -95,7 +97,7 @@ def postgres_destination() -> Destination:
     parts = parse_dsn(dsn)
     label = (f"postgres://{parts.get('user', '')}@{parts.get('host', '')}:"
              f"{parts.get('port', 5432)}/{parts.get('dbname', '')}")
-    return Destination("postgres", dlt.destinations.postgres(dsn), label, label)
+    return Destination("postgres", dlt.destinations.postgres(dsn), label, label, dsn)
 
 
 def make_destination(kind: str, duckdb_path: str | None = None) -> Destination:
@@ -326,3 +328,33 @@ def _ticker(source: str, http: HttpClient, t0: float,
     finally:
         stop.set()
         thread.join(timeout=2)
+
+
+def event_lists() -> tuple[list[str], list[str]]:
+    """The Twilio outcome events: sources.twilio_studio.timeout_events / failure_events."""
+    from transforms.runner import DEFAULT_FAILURE_EVENTS, DEFAULT_TIMEOUT_EVENTS
+
+    lists = []
+    for key, default in (("timeout_events", DEFAULT_TIMEOUT_EVENTS),
+                         ("failure_events", DEFAULT_FAILURE_EVENTS)):
+        value = dlt.config.get(f"sources.twilio_studio.{key}")
+        if value is None:
+            value = list(default)
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"sources.twilio_studio.{key} must be a list of event names")
+        lists.append(value)
+    return lists[0], lists[1]
+
+
+def build_analytics(destination: Destination) -> list:
+    """Rebuilds the analytics tables; raises CheckFailedError or the database's error."""
+    from transforms.runner import Warehouse, build
+
+    timeout_events, failure_events = event_lists()
+    wh = Warehouse.connect(destination.kind, destination.target)
+    try:
+        return build(wh, timeout_events, failure_events)
+    finally:
+        wh.close()

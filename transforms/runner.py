@@ -82,7 +82,7 @@ CHECKS: dict[str, dict[str, Any]] = {
 }
 
 
-class CheckFailed(Exception):
+class CheckFailedError(Exception):
     """A data check failed; the message names the model and the check."""
 
 
@@ -222,7 +222,7 @@ def render(model: Model, wh: Warehouse, timeout_events: Sequence[str],
 
 
 def check(wh: Warehouse, model: str, table: str) -> None:
-    """Runs the model's data checks on `table`; raises CheckFailed naming the first failure."""
+    """Runs the model's data checks on `table`; raises CheckFailedError naming the first failure."""
     spec = CHECKS.get(model, {})
     key = spec.get("key", [])
     failures = []
@@ -246,7 +246,7 @@ def check(wh: Warehouse, model: str, table: str) -> None:
         if n:
             failures.append(f"{model}: {name} ({n} rows break it)")
     if failures:
-        raise CheckFailed("data check failed: " + "; ".join(failures))
+        raise CheckFailedError("data check failed: " + "; ".join(failures))
 
 
 def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
@@ -263,7 +263,7 @@ def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
         wh.execute(f"create table {fresh} as\n{render(model, wh, timeout_events, failure_events)}")
         try:
             check(wh, model.name, fresh)
-        except CheckFailed:
+        except CheckFailedError:
             wh.execute(f"drop table if exists {fresh}")
             raise
         wh.execute("begin")
