@@ -1,0 +1,296 @@
+"""Hand-written raw rows in, exact analytics rows out, on DuckDB and on Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import duckdb
+import psycopg2
+import pytest
+
+from tests.runner import utc
+from transforms.runner import CheckFailedError, Model, Warehouse, build, load_models
+
+RAW_DDL = """
+create schema if not exists hilos;
+create schema if not exists twilio_studio;
+create table hilos.flow_execution_contacts (
+    id text, status text, created_on timestamptz, is_test boolean, flow text,
+    flow_name text, flow_version text, contact__phone text);
+create table twilio_studio.flows (sid text, friendly_name text);
+create table twilio_studio.executions (
+    sid text, flow_sid text, status text, date_created timestamptz,
+    contact_channel_address text);
+create table twilio_studio.execution_steps (
+    sid text, execution_sid text, flow_sid text, name text, transitioned_from text,
+    transitioned_to text, date_created timestamptz);
+"""
+
+# flow hA: every Hilos status, a test run, runs either side of UTC midnight;
+# flow hB: nothing finished
+HILOS = [
+    ("h1", "READY", "2026-11-01 10:00:00+00", False, "hA"),
+    ("h2", "RUNNING", "2026-11-01 11:00:00+00", False, "hA"),
+    ("h3", "COMPLETED", "2026-11-01 23:59:00+00", False, "hA"),
+    ("h4", "COMPLETED", "2026-11-02 00:01:00+00", False, "hA"),
+    ("h5", "CANCELED", "2026-11-01 12:00:00+00", False, "hA"),
+    ("h6", "EXPIRED", "2026-11-01 13:00:00+00", False, "hA"),
+    ("h7", "FAILED", "2026-11-01 14:00:00+00", False, "hA"),
+    ("h8", "COMPLETED", "2026-11-01 15:00:00+00", True, "hA"),
+    ("h9", "READY", "2026-11-03 09:00:00+00", False, "hB"),
+]
+HILOS_NAMES = {"hA": "Welcome", "hB": "Promo"}
+
+TWILIO_FLOWS = [("FW1", "Support"), ("FW2", "Survey")]
+# sid, flow, status, created
+EXECUTIONS = [
+    ("t1", "FW1", "ended", "2026-11-01 10:00:00+00"),   # sent into Ended: completed, 120 s
+    ("t2", "FW1", "ended", "2026-11-01 11:00:00+00"),   # timeout: expired, 3600 s
+    ("t3", "FW1", "ended", "2026-11-01 12:00:00+00"),   # deliveryFailure: failed
+    ("t4", "FW1", "ended", "2026-11-01 12:30:00+00"),   # no steps: completed, no end
+    ("t5", "FW1", "active", "2026-11-01 13:00:00+00"),  # running
+    ("t6", "FW2", "ended", "2026-11-01 09:00:00+00"),   # no step into Ended; tie by sid
+    ("t7", "FW2", "ended", "2026-11-01 23:59:30+00"),   # failed, ends after midnight
+    ("t8", "FW2", "ended", "2026-11-02 00:00:10+00"),   # fail: failed, next UTC day
+]
+# sid, execution, event, from, to, at
+STEPS = [
+    ("FT01", "t1", "incomingMessage", "Trigger", "ask", "2026-11-01 10:00:00+00"),
+    ("FT02", "t1", "reply", "ask", "thanks", "2026-11-01 10:01:00+00"),
+    ("FT03", "t1", "sent", "thanks", "Ended", "2026-11-01 10:02:00+00"),
+    ("FT04", "t2", "incomingMessage", "Trigger", "ask", "2026-11-01 11:00:00+00"),
+    ("FT05", "t2", "timeout", "ask", "Ended", "2026-11-01 12:00:00+00"),
+    ("FT06", "t3", "incomingMessage", "Trigger", "ask", "2026-11-01 12:00:00+00"),
+    ("FT07", "t3", "deliveryFailure", "ask", "Ended", "2026-11-01 12:00:30+00"),
+    ("FT08", "t5", "incomingMessage", "Trigger", "ask", "2026-11-01 13:00:00+00"),
+    ("FT09", "t6", "incomingCall", "Trigger", "menu", "2026-11-01 09:00:00+00"),
+    ("FT10", "t6", "fail", "menu", "agent", "2026-11-01 09:05:00+00"),
+    ("FT11", "t6", "keypress", "menu", "billing", "2026-11-01 09:05:00+00"),
+    ("FT12", "t7", "incomingCall", "Trigger", "menu", "2026-11-01 23:59:30+00"),
+    ("FT13", "t7", "failed", "menu", "Ended", "2026-11-02 00:00:30+00"),
+    ("FT14", "t8", "incomingCall", "Trigger", "menu", "2026-11-02 00:00:10+00"),
+    ("FT15", "t8", "fail", "menu", "Ended", "2026-11-02 00:01:10+00"),
+]
+
+
+def T(text: str) -> datetime:  # noqa: N802 (short, for the tables of expected rows)
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def load_fixtures(wh: Warehouse, hilos: bool = True, twilio: bool = True) -> None:
+    statements = [s for s in RAW_DDL.split(";") if s.strip()]
+    for s in statements:
+        if ("hilos" in s and hilos) or ("twilio" in s and twilio):
+            wh.execute(s)
+
+    def insert(table: str, rows: list[tuple]) -> None:
+        for row in rows:
+            values = ", ".join("null" if v is None else ("true" if v is True else "false")
+                               if isinstance(v, bool) else "'" + str(v) + "'" for v in row)
+            wh.execute(f"insert into {table} values ({values})")
+
+    if hilos:
+        insert("hilos.flow_execution_contacts",
+               [(i, s, t, test, f, HILOS_NAMES[f], f"{f}-v1", f"+52{n}")
+                for n, (i, s, t, test, f) in enumerate(HILOS)])
+    if twilio:
+        insert("twilio_studio.flows", TWILIO_FLOWS)
+        insert("twilio_studio.executions", [(s, f, st, t, f"+1{n}")
+                                            for n, (s, f, st, t) in enumerate(EXECUTIONS)])
+        flow_of = {s: f for s, f, _, _ in EXECUTIONS}
+        insert("twilio_studio.execution_steps",
+               [(sid, e, flow_of[e], ev, frm, to, at) for sid, e, ev, frm, to, at in STEPS])
+
+
+@pytest.fixture
+def duck() -> Iterator[Warehouse]:
+    wh = Warehouse(kind="duckdb", conn=duckdb.connect())
+    # a session far from UTC: days must still be UTC dates
+    wh.execute("set timezone = 'America/Mexico_City'")
+    yield wh
+    wh.close()
+
+
+@pytest.fixture
+def pg(postgres_dsn: str) -> Iterator[Warehouse]:
+    db = f"flowsync_tf_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {db}")
+    wh = Warehouse.connect("postgres", postgres_dsn.rsplit("/", 1)[0] + f"/{db}")
+    wh.execute("set timezone = 'Asia/Tokyo'")
+    try:
+        yield wh
+    finally:
+        wh.close()
+        admin.cursor().execute(f"drop database if exists {db} with (force)")
+        admin.close()
+
+
+def table(wh: Warehouse, name: str, order: str) -> list[tuple]:
+    return [tuple(utc(v) for v in r)
+            for r in wh.rows(f"select * from analytics.{name} order by {order}")]
+
+
+def all_tables(wh: Warehouse) -> dict[str, list[tuple]]:
+    return {
+        "flow_runs": table(wh, "flow_runs", "provider, run_id"),
+        "completion_rate": table(wh, "completion_rate", "provider, flow_id, day"),
+        "status_funnel": table(wh, "status_funnel", "provider, flow_id, stage_order"),
+        "status_counts": table(wh, "status_counts", "provider, flow_id, status"),
+        "step_funnel": table(wh, "step_funnel", "flow_id, widget"),
+    }
+
+
+EXPECTED_FLOW_RUNS = [
+    ("hilos", "h1", "hA", "Welcome", "hA-v1", "+520", "pending", "READY", False, T("2026-11-01 10:00:00+00"), None, None),
+    ("hilos", "h2", "hA", "Welcome", "hA-v1", "+521", "running", "RUNNING", False, T("2026-11-01 11:00:00+00"), None, None),
+    ("hilos", "h3", "hA", "Welcome", "hA-v1", "+522", "completed", "COMPLETED", False, T("2026-11-01 23:59:00+00"), None, None),
+    ("hilos", "h4", "hA", "Welcome", "hA-v1", "+523", "completed", "COMPLETED", False, T("2026-11-02 00:01:00+00"), None, None),
+    ("hilos", "h5", "hA", "Welcome", "hA-v1", "+524", "canceled", "CANCELED", False, T("2026-11-01 12:00:00+00"), None, None),
+    ("hilos", "h6", "hA", "Welcome", "hA-v1", "+525", "expired", "EXPIRED", False, T("2026-11-01 13:00:00+00"), None, None),
+    ("hilos", "h7", "hA", "Welcome", "hA-v1", "+526", "failed", "FAILED", False, T("2026-11-01 14:00:00+00"), None, None),
+    ("hilos", "h8", "hA", "Welcome", "hA-v1", "+527", "completed", "COMPLETED", True, T("2026-11-01 15:00:00+00"), None, None),
+    ("hilos", "h9", "hB", "Promo", "hB-v1", "+528", "pending", "READY", False, T("2026-11-03 09:00:00+00"), None, None),
+    ("twilio_studio", "t1", "FW1", "Support", None, "+10", "completed", "ended", False, T("2026-11-01 10:00:00+00"), T("2026-11-01 10:02:00+00"), 120),
+    ("twilio_studio", "t2", "FW1", "Support", None, "+11", "expired", "ended", False, T("2026-11-01 11:00:00+00"), T("2026-11-01 12:00:00+00"), 3600),
+    ("twilio_studio", "t3", "FW1", "Support", None, "+12", "failed", "ended", False, T("2026-11-01 12:00:00+00"), T("2026-11-01 12:00:30+00"), 30),
+    ("twilio_studio", "t4", "FW1", "Support", None, "+13", "completed", "ended", False, T("2026-11-01 12:30:00+00"), None, None),
+    ("twilio_studio", "t5", "FW1", "Support", None, "+14", "running", "active", False, T("2026-11-01 13:00:00+00"), None, None),
+    ("twilio_studio", "t6", "FW2", "Survey", None, "+15", "completed", "ended", False, T("2026-11-01 09:00:00+00"), T("2026-11-01 09:05:00+00"), 300),
+    ("twilio_studio", "t7", "FW2", "Survey", None, "+16", "failed", "ended", False, T("2026-11-01 23:59:30+00"), T("2026-11-02 00:00:30+00"), 60),
+    ("twilio_studio", "t8", "FW2", "Survey", None, "+17", "failed", "ended", False, T("2026-11-02 00:00:10+00"), T("2026-11-02 00:01:10+00"), 60),
+]
+
+EXPECTED = {
+    "flow_runs": EXPECTED_FLOW_RUNS,
+    "completion_rate": [
+        # h1 pending, h2 running, h3 completed, h5, h6, h7 on 11-01; h8 is a test run
+        ("hilos", "hA", date(2026, 11, 1), "Welcome", 6, 4, 1, 0.25, None),
+        ("hilos", "hA", date(2026, 11, 2), "Welcome", 1, 1, 1, 1.0, None),
+        ("hilos", "hB", date(2026, 11, 3), "Promo", 1, 0, 0, None, None),
+        # t1 completed 120 s, t2 expired, t3 failed, t4 completed (no duration), t5 running
+        ("twilio_studio", "FW1", date(2026, 11, 1), "Support", 5, 4, 2, 0.5, 120.0),
+        # t6 completed 300 s, t7 failed (started before midnight)
+        ("twilio_studio", "FW2", date(2026, 11, 1), "Survey", 2, 2, 1, 0.5, 300.0),
+        ("twilio_studio", "FW2", date(2026, 11, 2), "Survey", 1, 1, 0, 0.0, None),
+    ],
+    "status_funnel": [
+        ("hilos", "hA", "Welcome", 1, "entered", 7, 1.0, 1.0),
+        ("hilos", "hA", "Welcome", 2, "started", 6, 6 / 7, 6 / 7),
+        ("hilos", "hA", "Welcome", 3, "completed", 2, 2 / 7, 2 / 6),
+        ("hilos", "hB", "Promo", 1, "entered", 1, 1.0, 1.0),
+        ("hilos", "hB", "Promo", 2, "started", 0, 0.0, 0.0),
+        ("hilos", "hB", "Promo", 3, "completed", 0, 0.0, None),
+        ("twilio_studio", "FW1", "Support", 1, "entered", 5, 1.0, 1.0),
+        ("twilio_studio", "FW1", "Support", 2, "started", 5, 1.0, 1.0),
+        ("twilio_studio", "FW1", "Support", 3, "completed", 2, 0.4, 0.4),
+        ("twilio_studio", "FW2", "Survey", 1, "entered", 3, 1.0, 1.0),
+        ("twilio_studio", "FW2", "Survey", 2, "started", 3, 1.0, 1.0),
+        ("twilio_studio", "FW2", "Survey", 3, "completed", 1, 1 / 3, 1 / 3),
+    ],
+    "status_counts": [
+        ("hilos", "hA", "canceled", "Welcome", 1, 1 / 7),
+        ("hilos", "hA", "completed", "Welcome", 2, 2 / 7),
+        ("hilos", "hA", "expired", "Welcome", 1, 1 / 7),
+        ("hilos", "hA", "failed", "Welcome", 1, 1 / 7),
+        ("hilos", "hA", "pending", "Welcome", 1, 1 / 7),
+        ("hilos", "hA", "running", "Welcome", 1, 1 / 7),
+        ("hilos", "hB", "pending", "Promo", 1, 1.0),
+        ("twilio_studio", "FW1", "completed", "Support", 2, 0.4),
+        ("twilio_studio", "FW1", "expired", "Support", 1, 0.2),
+        ("twilio_studio", "FW1", "failed", "Support", 1, 0.2),
+        ("twilio_studio", "FW1", "running", "Support", 1, 0.2),
+        ("twilio_studio", "FW2", "completed", "Survey", 1, 1 / 3),
+        ("twilio_studio", "FW2", "failed", "Survey", 2, 2 / 3),
+    ],
+    "step_funnel": [
+        # FW1 ended: t1, t2, t3, t4 (4, one without steps); t5 is active, not counted
+        ("FW1", "ask", "Support", 3, 2, 0.75),
+        ("FW1", "thanks", "Support", 1, 1, 0.25),
+        # FW2 ended: t6, t7, t8; t6's last step (tie at 09:05 broken by sid) left menu
+        ("FW2", "agent", "Survey", 1, 0, 1 / 3),
+        ("FW2", "billing", "Survey", 1, 0, 1 / 3),
+        ("FW2", "menu", "Survey", 3, 3, 1.0),
+    ],
+}
+
+
+def test_every_table_exact_on_duckdb(duck: Warehouse) -> None:
+    load_fixtures(duck)
+    build(duck)
+    got = all_tables(duck)
+    for name, rows in EXPECTED.items():
+        assert got[name] == rows, name
+
+
+@pytest.mark.postgres
+def test_postgres_gives_the_same_rows_as_duckdb(duck: Warehouse, pg: Warehouse) -> None:
+    for wh in (duck, pg):
+        load_fixtures(wh)
+        build(wh)
+    assert all_tables(pg) == all_tables(duck) == EXPECTED
+
+
+def test_event_lists_are_configurable(duck: Warehouse) -> None:
+    load_fixtures(duck)
+    # "fail" no longer fails; "sent" now does
+    build(duck, timeout_events=["timeout"], failure_events=["failed", "deliveryFailure", "sent"])
+    statuses = dict(duck.rows("select run_id, status from analytics.flow_runs "
+                              "where provider = 'twilio_studio'"))
+    assert statuses == {"t1": "failed", "t2": "expired", "t3": "failed", "t4": "completed",
+                        "t5": "running", "t6": "completed", "t7": "failed", "t8": "completed"}
+
+
+def test_one_source_alone_builds_with_the_other_empty(duck: Warehouse) -> None:
+    load_fixtures(duck, twilio=False)
+    build(duck)
+    got = all_tables(duck)
+    assert got["flow_runs"] == [r for r in EXPECTED_FLOW_RUNS if r[0] == "hilos"]
+    assert got["step_funnel"] == []
+    assert got["completion_rate"] == [r for r in EXPECTED["completion_rate"] if r[0] == "hilos"]
+
+
+def test_a_missing_raw_column_reads_as_null(duck: Warehouse) -> None:
+    load_fixtures(duck)
+    duck.execute("alter table hilos.flow_execution_contacts drop column contact__phone")
+    build(duck)
+    assert duck.rows("select count(*) from analytics.flow_runs where provider = 'hilos' "
+                     "and contact_address is null") == [(9,)]
+
+
+def test_a_failed_check_names_itself_and_keeps_the_old_table(duck: Warehouse) -> None:
+    load_fixtures(duck)
+    build(duck)
+    before = table(duck, "completion_rate", "provider, flow_id, day")
+    broken = Model("completion_rate", "marts",
+                   "select 'hilos' as provider, 'x' as flow_id, current_date as day, "
+                   "'X' as flow_name, 1 as runs_total, 1 as runs_finished, 2 as runs_completed, "
+                   "2.0 as completion_rate, null as avg_completion_seconds")
+    with pytest.raises(CheckFailedError) as err:
+        build(duck, models=[broken])
+    assert str(err.value) == (
+        "data check failed: completion_rate: runs_completed <= runs_finished <= runs_total "
+        "(1 rows break it); completion_rate: completion_rate in [0, 1] (1 rows break it)")
+    assert table(duck, "completion_rate", "provider, flow_id, day") == before
+    assert duck.rows("select count(*) from information_schema.tables "
+                     "where table_name like '%flowsync_new'") == [(0,)]
+
+
+def test_duplicate_keys_fail_the_key_check(duck: Warehouse) -> None:
+    broken = Model("flow_runs", "marts",
+                   "select 'hilos' as provider, 'r1' as run_id, 'f' as flow_id, "
+                   "current_timestamp as started_at from range(2)")
+    with pytest.raises(CheckFailedError, match=r"flow_runs: \(provider, run_id\) unique"):
+        build(duck, models=[broken])
+
+
+def test_models_are_layered_and_ordered_by_their_refs() -> None:
+    names = [m.name for m in load_models()]
+    assert names.index("stg_twilio_steps") < names.index("twilio_last_steps") \
+        < names.index("flow_runs") < names.index("completion_rate")
+    for model in load_models():
+        assert model.sql.startswith("-- grain: "), model.name
+        assert model.sql.rstrip().endswith("select * from final"), model.name
