@@ -276,5 +276,5 @@ def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
             raise
         rows = wh.scalar(f"select count(*) from {target}")
         results.append(ModelResult(model.name, rows, time.perf_counter() - t0))
-        log.info("analytics.%s: %d rows (%.2f s)", model.name, rows, results[-1].seconds)
+        log.debug("analytics.%s: %d rows (%.2f s)", model.name, rows, results[-1].seconds)
     return results
