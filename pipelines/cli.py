@@ -144,10 +144,10 @@ class Progress:
         self.tty = stream.isatty()
         self._last_log = 0.0
 
-    def __call__(self, source: str, http, elapsed: float) -> None:
+    def __call__(self, source: str, http, rows, elapsed: float) -> None:
         retries = sum(http.retries.values())
-        text = (f"{source}: {http.request_count} requests"
-                + (f", {retries} retried" if retries else "") + f", {elapsed:.0f} s")
+        text = (f"{source}: {rows.snapshot()}; {http.request_count:,} requests"
+                + (f", {retries} retried" if retries else "") + f"; {elapsed:.0f} s")
         if self.tty:
             self.stream.write(f"\r\033[K  {text}")
             self.stream.flush()

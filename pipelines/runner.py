@@ -23,6 +23,7 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
+from dlt.common.runtime.collector import Collector
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.http import ApiError, AuthError, HttpClient
@@ -145,6 +146,34 @@ def build_source(name: str, http_options: dict | None = None) -> tuple[Any, Http
     return twilio_studio_source(http=http), http
 
 
+class RowCounter(Collector):
+    """Counts what dlt's steps report (rows per resource while extracting), for progress."""
+
+    def __init__(self) -> None:
+        self.step = ""
+        self.counts: dict[str, int] = {}
+
+    def update(self, name: str, inc: int = 1, total: int | None = None,
+               inc_total: int | None = None, message: str | None = None,
+               label: str | None = None) -> None:
+        if not label:
+            self.counts[name] = self.counts.get(name, 0) + inc
+
+    def _start(self, step: str) -> None:
+        self.counts = {}
+
+    def _stop(self) -> None:
+        pass
+
+    def snapshot(self) -> str:
+        """E.g. `extract: executions 12,000, flows 20`."""
+        step = self.step.split()[0].lower() if self.step else ""
+        counts = dict(self.counts)
+        parts = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())
+                          if not k.startswith("_dlt") and k != "Resources")
+        return f"{step}: {parts}" if parts else step
+
+
 @dataclass
 class SourceResult:
     """What one source's run did."""
@@ -185,11 +214,12 @@ def pipeline_lock(name: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def open_pipeline(source: str, destination: Destination) -> dlt.Pipeline:
+def open_pipeline(source: str, destination: Destination,
+                  progress: Collector | None = None) -> dlt.Pipeline:
     """The source's pipeline; its local state is reset if it last loaded elsewhere."""
     name = f"flowsync_{source}"
     pipeline = dlt.pipeline(pipeline_name=name, destination=destination.factory,
-                            dataset_name=DATASETS[source])
+                            dataset_name=DATASETS[source], progress=progress)
     marker = Path(pipeline.working_dir) / "flowsync_destination.json"
     digest = hashlib.sha256(destination.fingerprint.encode()).hexdigest()
     if marker.exists() and json.loads(marker.read_text()).get("destination") != digest:
@@ -198,22 +228,23 @@ def open_pipeline(source: str, destination: Destination) -> dlt.Pipeline:
                     "restored from %s", name, destination.label)
         pipeline.drop()
         pipeline = dlt.pipeline(pipeline_name=name, destination=destination.factory,
-                                dataset_name=DATASETS[source])
+                                dataset_name=DATASETS[source], progress=progress)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"destination": digest}))
     return pipeline
 
 
 def run_source(source: str, destination: Destination,
-               on_progress: Callable[[str, HttpClient, float], None] | None = None,
+               on_progress: Callable[[str, HttpClient, RowCounter, float], None] | None = None,
                http_options: dict | None = None) -> SourceResult:
     """Runs one source into the destination. Never raises for the source's own failures."""
     result = SourceResult(source)
     t0 = time.perf_counter()
     http: HttpClient | None = None
+    counter = RowCounter()
     try:
         with pipeline_lock(f"flowsync_{source}"):
-            pipeline = open_pipeline(source, destination)
+            pipeline = open_pipeline(source, destination, counter)
             fmt = LOADER_FORMAT[destination.kind]
             if pipeline.has_pending_data:
                 log.warning("%s: completing the load an interrupted run left pending", source)
@@ -221,7 +252,7 @@ def run_source(source: str, destination: Destination,
                 pipeline.normalize()
                 pipeline.load()
             data, http = build_source(source, http_options)
-            with _ticker(source, http, t0, on_progress):
+            with _ticker(source, http, counter, t0, on_progress):
                 info = pipeline.run(data, loader_file_format=fmt)
             info.raise_on_failed_jobs()
             result.rows = _extracted_rows(pipeline)
@@ -307,8 +338,9 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 @contextmanager
-def _ticker(source: str, http: HttpClient, t0: float,
-            on_progress: Callable[[str, HttpClient, float], None] | None) -> Iterator[None]:
+def _ticker(source: str, http: HttpClient, counter: RowCounter, t0: float,
+            on_progress: Callable[[str, HttpClient, RowCounter, float], None] | None,
+            ) -> Iterator[None]:
     """Calls on_progress about twice a second while the run is going."""
     if on_progress is None:
         yield
@@ -319,7 +351,7 @@ def _ticker(source: str, http: HttpClient, t0: float,
 
     def tick() -> None:
         while not stop.wait(0.5):
-            on_progress(source, http, time.perf_counter() - t0)
+            on_progress(source, http, counter, time.perf_counter() - t0)
 
     thread = threading.Thread(target=tick, daemon=True, name=f"progress-{source}")
     thread.start()
