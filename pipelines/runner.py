@@ -27,12 +27,12 @@ from dlt.common.runtime.collector import Collector
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.http import ApiError, AuthError, HttpClient
+from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
 
 log = logging.getLogger("flowsync")
 
 SOURCES = ("hilos", "twilio_studio")
 DATASETS = {"hilos": "hilos", "twilio_studio": "twilio_studio"}
-ANALYTICS_DATASET = "analytics"
 DEFAULT_DUCKDB = "flowsync.duckdb"
 # measured (README): parquet loads DuckDB 3.6x faster than dlt's default insert path;
 # COPY (csv) edges out inserts on Postgres
@@ -67,7 +67,7 @@ def duckdb_destination(path: str | None = None) -> Destination:
         raise ConfigError("destination.duckdb.credentials must be a file path")
     file = Path(raw.removeprefix("duckdb:///")).expanduser().resolve()
     # duckdb names its catalog after the file; a dataset of the same name confuses its binder
-    if file.stem in (*DATASETS.values(), ANALYTICS_DATASET):
+    if file.stem in (*DATASETS.values(), ANALYTICS_SCHEMA):
         raise ConfigError(f"DuckDB file name {file.name!r} clashes with dataset {file.stem!r}; "
                           "choose another name (e.g. flowsync.duckdb)")
     if not file.parent.is_dir():
@@ -185,7 +185,6 @@ class SourceResult:
     seconds: float = 0.0
     error: str | None = None
     config_error: bool = False
-    warnings: list[str] = field(default_factory=list)
 
 
 @contextmanager
