@@ -2,9 +2,9 @@
 
     python -m benchmarks.simulator_scale --runs 1000000
 
-Builds a world of N Twilio executions (20 flows) and N Hilos contact runs, then pages
-through all of them over loopback (1000 a page) with a plain httpx client, and moves the
-clock an hour.
+Builds a world of N Twilio executions (20 flows) and N Hilos contact runs, times 200
+small keep-alive requests (one execution's steps), pages through every run over loopback
+(1000 a page) with a plain httpx client, and moves the clock an hour.
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ def main() -> None:
     try:
         with httpx.Client(base_url=sim.base_url, timeout=60,
                           auth=(cfg.twilio_account_sid, cfg.twilio_auth_token)) as c:
+            flow = sim.world.twilio_flows[0]
+            ex = sim.world.twilio_retained(flow)[0]
+            steps = f"/v2/Flows/{flow.sid}/Executions/{ex.sid}/Steps"
+            c.get(steps)
+            t0 = time.perf_counter()
+            for _ in range(200):
+                c.get(steps)
+            print(f"small request round trip: {(time.perf_counter() - t0) / 200 * 1000:.2f} ms")
             t0, rows, reqs = time.perf_counter(), 0, 0
             for flow in sim.world.twilio_flows:
                 url: str | None = f"/v2/Flows/{flow.sid}/Executions?PageSize=1000"
