@@ -216,7 +216,7 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
         results.append(result)
     failed = [r for r in results if not r.ok]
     # the analytics are rebuilt from whatever loaded, even when a source failed
-    if analytics and len(failed) < len(results):
+    if analytics and any(r.loaded for r in results):
         code = transform(destination)
         if code != EXIT_OK:
             return code, results

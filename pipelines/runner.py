@@ -180,6 +180,8 @@ class SourceResult:
 
     source: str
     ok: bool = False
+    # its load completed, whatever else failed (a flow or some steps may be pending)
+    loaded: bool = False
     rows: dict[str, int] = field(default_factory=dict)
     requests: int = 0
     seconds: float = 0.0
@@ -254,6 +256,7 @@ def run_source(source: str, destination: Destination,
             with _ticker(source, http, counter, t0, on_progress):
                 info = pipeline.run(data, loader_file_format=fmt)
             info.raise_on_failed_jobs()
+            result.loaded = True
             result.rows = _extracted_rows(pipeline)
             failures = _recorded_failures(pipeline, source)
             if failures:

@@ -239,3 +239,24 @@ def test_demo_runs_offline_and_prints_completion_rates(tmp_path: Path) -> None:
     refused = flowsync(["demo", "--scale", "small", "--duckdb", "mine.duckdb"], env, tmp_path)
     assert refused.returncode == 2
     assert "was not made by `flowsync demo`" in refused.stderr
+
+
+def test_a_flow_failing_after_retries_exits_1_and_the_next_run_catches_up(
+        rsim: Simulator, tmp_path: Path) -> None:
+    since = visible_floor(rsim)
+    failing = rsim.world.twilio_flows[1].sid
+    rsim.faults.configure(retry_after=0, queue=[
+        {"kind": "503", "path_contains": f"{failing}/Executions"}] * 6)
+    env = env_for(rsim, tmp_path)
+    result = flowsync(["run", "--source", "twilio_studio"], env, tmp_path)
+    assert result.returncode == 1
+    assert (f"flowsync: twilio_studio: flow {failing}: Twilio Studio: GET "
+            "/v2/Flows/{FlowSid}/Executions failed after 6 attempts; last: HTTP 503") in result.stderr
+    # the other flows loaded, and the analytics were rebuilt from them
+    assert "analytics: rebuilt in " in result.stdout
+    loaded = {r[1] for r in read(tmp_path / "w.duckdb", TWILIO_EXECUTIONS)}
+    assert loaded == {f.sid for f in rsim.world.twilio_flows} - {failing}
+    again = flowsync(["run", "--source", "twilio_studio"], env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert read(tmp_path / "w.duckdb", TWILIO_EXECUTIONS) == execution_truth(rsim, since)
+    assert read(tmp_path / "w.duckdb", TWILIO_STEPS) == step_truth(rsim, since)
