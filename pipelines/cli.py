@@ -193,8 +193,7 @@ def transform(destination: Destination) -> int:
 
 
 def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | None = None,
-                http_options: dict | None = None, analytics: bool = False,
-                ) -> tuple[int, list[SourceResult]]:
+                analytics: bool = False) -> tuple[int, list[SourceResult]]:
     """Runs the sources one after another, then (optionally) the analytics.
 
     Returns the exit code and what each source did.
@@ -208,7 +207,7 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
     progress = Progress()
     results = []
     for source in sources:
-        result = run_source(source, destination, progress, http_options)
+        result = run_source(source, destination, progress)
         progress.done()
         print_result(result)
         if result.error:

@@ -121,28 +121,30 @@ def configured_sources() -> list[str]:
     return out
 
 
-def build_source(name: str, http_options: dict | None = None) -> tuple[Any, HttpClient]:
+def build_source(name: str) -> tuple[Any, HttpClient]:
     """The source as configured, and its HTTP client (for request counts)."""
-    opts = dict(http_options or {})
     if name == "hilos":
         from sources.hilos import hilos_source, make_http
+        from sources.hilos.settings import DEFAULT_BASE_URL
 
         cfg = "sources.hilos."
         http = make_http(str(dlt.secrets.get(cfg + "api_token")),
-                         dlt.config.get(cfg + "base_url") or "https://api.hilos.io", **opts)
+                         dlt.config.get(cfg + "base_url") or DEFAULT_BASE_URL)
         return hilos_source(http=http), http
     from sources.twilio_studio import make_http as twilio_http
     from sources.twilio_studio import twilio_studio_source
+    from sources.twilio_studio.settings import DEFAULT_BASE_URL as TWILIO_URL
+    from sources.twilio_studio.settings import DEFAULT_MAX_WORKERS
 
     cfg = "sources.twilio_studio."
-    workers = int(dlt.config.get(cfg + "max_workers") or 4)
+    workers = int(dlt.config.get(cfg + "max_workers") or DEFAULT_MAX_WORKERS)
     http = twilio_http(
         account_sid=dlt.config.get(cfg + "account_sid"),
         auth_token=dlt.secrets.get(cfg + "auth_token"),
         api_key_sid=dlt.config.get(cfg + "api_key_sid"),
         api_key_secret=dlt.secrets.get(cfg + "api_key_secret"),
-        base_url=dlt.config.get(cfg + "base_url") or "https://studio.twilio.com",
-        max_connections=workers * 2, **opts)
+        base_url=dlt.config.get(cfg + "base_url") or TWILIO_URL,
+        max_connections=workers * 2)
     return twilio_studio_source(http=http), http
 
 
@@ -237,7 +239,7 @@ def open_pipeline(source: str, destination: Destination,
 
 def run_source(source: str, destination: Destination,
                on_progress: Callable[[str, HttpClient, RowCounter, float], None] | None = None,
-               http_options: dict | None = None) -> SourceResult:
+               ) -> SourceResult:
     """Runs one source into the destination. Never raises for the source's own failures."""
     result = SourceResult(source)
     # dlt's intermediate files live for minutes and are deleted after loading: compressing
@@ -255,7 +257,7 @@ def run_source(source: str, destination: Destination,
                 _drop_extracted_copies_of_normalized(pipeline)
                 pipeline.normalize()
                 pipeline.load()
-            data, http = build_source(source, http_options)
+            data, http = build_source(source)
             with _ticker(source, http, counter, t0, on_progress):
                 info = pipeline.run(data, loader_file_format=fmt)
             info.raise_on_failed_jobs()

@@ -18,10 +18,16 @@ import pytest
 from pipelines.runner import pipeline_lock
 from simulator import Simulator
 from tests.conftest import POSTGRES_DSN, small_config
-from tests.hilos.test_source import contact_truth
+from tests.hilos.test_source import CONTACT_COLUMNS, EXECUTION_COLUMNS, contact_truth
 from tests.hilos.test_source import execution_truth as hilos_execution_truth
 from tests.runner import utc
-from tests.twilio_studio.test_source import execution_truth, step_truth, visible_floor
+from tests.twilio_studio.test_source import (
+    EXEC_COLUMNS,
+    STEP_COLUMNS,
+    execution_truth,
+    step_truth,
+    visible_floor,
+)
 
 FLOWSYNC = str(Path(sys.executable).with_name("flowsync"))
 
@@ -57,15 +63,10 @@ def read(db: Path, sql: str) -> list[tuple]:
         return [tuple(utc(v) for v in r) for r in con.execute(sql).fetchall()]
 
 
-HILOS_CONTACTS = ("select id, status, created_on, is_test, flow, flow_version, flow_name, "
-                  "contact__phone from hilos.flow_execution_contacts order by id")
-HILOS_EXECUTIONS = ("select id, status, created_on, num_contacts, running, completed, canceled, "
-                    "failed, expired, avg_completion_time, flow_version from hilos.flow_executions "
-                    "order by id")
-TWILIO_EXECUTIONS = ("select sid, flow_sid, status, date_created, date_updated, "
-                     "contact_channel_address from twilio_studio.executions order by sid")
-TWILIO_STEPS = ("select sid, execution_sid, flow_sid, name, transitioned_from, transitioned_to, "
-                "date_created from twilio_studio.execution_steps order by sid")
+HILOS_CONTACTS = f"select {CONTACT_COLUMNS} from hilos.flow_execution_contacts order by id"
+HILOS_EXECUTIONS = f"select {EXECUTION_COLUMNS} from hilos.flow_executions order by id"
+TWILIO_EXECUTIONS = f"select {EXEC_COLUMNS} from twilio_studio.executions order by sid"
+TWILIO_STEPS = f"select {STEP_COLUMNS} from twilio_studio.execution_steps order by sid"
 
 
 def assert_warehouse_is_the_truth(db: Path, sim: Simulator, since: int) -> None:
