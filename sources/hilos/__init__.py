@@ -4,9 +4,15 @@ Both resources are incremental on `created_on` and merged on `id`. The API has n
 filter, and runs change after they are created (READY/RUNNING contacts finish; batches
 move their counters), so each sync re-reads a window: newest-first pages down to the
 oldest run still open at the last sync, never further back than `lookback_days` before
-the newest run seen. `lag` on the incremental lets those re-read rows through, and merge
-keeps one row per id at its latest state. Open flow executions that fall below the
-window are refreshed one by one through the detail endpoint.
+the newest run seen. The cursor (`newest`, `oldest_open`) lives in the resource's state,
+saved with the load; merge keeps one row per id at its latest state. Open flow
+executions that fall below the window are refreshed one by one through the detail
+endpoint.
+
+Rows are yielded as Arrow tables (see `sources.arrow`), the rejects as dicts to the
+`quarantine` table. dlt's own `incremental` is not used: its filter would pass every row
+of the window anyway, and dlt 1.31 fails when one incremental resource yields both Arrow
+tables and dicts.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import dlt
 import httpx
 
+from ..arrow import arrow_types, to_arrow
 from ..http import HttpClient
 from ..records import QUARANTINE_HINTS, Quarantine, check_records, parse_timestamp
 from .client import HilosClient, Window
@@ -35,6 +42,9 @@ from .settings import (
 )
 
 log = logging.getLogger("flowsync.hilos")
+
+CONTACT_TYPES = arrow_types(CONTACT_COLUMNS)
+EXECUTION_TYPES = arrow_types(EXECUTION_COLUMNS)
 
 def make_http(api_token: str, base_url: str, transport: httpx.BaseTransport | None = None,
               **options: Any) -> HttpClient:
@@ -79,23 +89,17 @@ def hilos_source(
     client = HilosClient(http or make_http(api_token, base_url))
     lookback = timedelta(days=lookback_days)
     return (
-        flow_executions(client, lookback, _incremental(start, lookback)),
-        flow_execution_contacts(client, lookback, page_size, _incremental(start, lookback)),
+        flow_executions(client, lookback, start),
+        flow_execution_contacts(client, lookback, page_size, start),
     )
 
 
-def _incremental(start: datetime | None, lookback: timedelta) -> dlt.sources.incremental:
-    return dlt.sources.incremental(
-        "created_on", initial_value=start, lag=lookback.total_seconds(),
-        on_cursor_value_missing="include",
-    )
-
-
-def _window_start(state: dict, lookback: timedelta) -> datetime | None:
-    """The oldest created_on this sync must re-read; None on the first sync."""
+def _window_start(state: dict, lookback: timedelta, initial_date: datetime | None
+                  ) -> datetime | None:
+    """The oldest created_on this sync must re-read; `initial_date` on the first sync."""
     newest = parse_timestamp(state.get("newest"))
     if newest is None:
-        return None
+        return initial_date
     oldest_open = parse_timestamp(state.get("oldest_open"))
     start = min(newest, oldest_open) if oldest_open else newest
     floor = newest - lookback
@@ -103,7 +107,7 @@ def _window_start(state: dict, lookback: timedelta) -> datetime | None:
         log.warning("Hilos: runs open since %s are older than lookback_days; only runs "
                     "since %s are re-read", start.isoformat(), floor.isoformat())
         start = floor
-    return start
+    return max(start, initial_date) if initial_date else start
 
 
 def _read(client: HilosClient, pages: Iterator[list[dict]], window: Window,
@@ -130,13 +134,12 @@ def _advance_newest(state: dict, newest: datetime | None) -> None:
 
 @dlt.resource(name="flow_execution_contacts", primary_key="id", write_disposition="merge",
               columns=CONTACT_COLUMNS)
-def flow_execution_contacts(
-    client: HilosClient, lookback: timedelta, page_size: int,
-    created_on: dlt.sources.incremental = dlt.sources.incremental("created_on"),
-) -> Iterator[Any]:
+def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size: int,
+                            initial_date: datetime | None) -> Iterator[Any]:
     """One row per contact run of a flow, at its latest status."""
     state = dlt.current.resource_state()
-    window = Window(_window_start(state, lookback), state, "flow-execution-contact")
+    window = Window(_window_start(state, lookback, initial_date), state,
+                    "flow-execution-contact")
     if state.get("unordered"):
         log.warning("Hilos flow-execution-contact: rows were not newest-first last time; "
                     "reading every page")
@@ -150,7 +153,7 @@ def flow_execution_contacts(
             if row.get("status") in CONTACT_OPEN and (oldest_open is None or ts < oldest_open):
                 oldest_open = ts
         if rows:
-            yield rows
+            yield to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts")
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
     _advance_newest(state, newest)
@@ -163,10 +166,8 @@ def flow_execution_contacts(
 
 @dlt.resource(name="flow_executions", primary_key="id", write_disposition="merge",
               columns=EXECUTION_COLUMNS)
-def flow_executions(
-    client: HilosClient, lookback: timedelta,
-    created_on: dlt.sources.incremental = dlt.sources.incremental("created_on"),
-) -> Iterator[Any]:
+def flow_executions(client: HilosClient, lookback: timedelta,
+                    initial_date: datetime | None) -> Iterator[Any]:
     """One row per flow execution (a batch run of a flow), at its latest state.
 
     Executions still open at the last sync are brought up to date the cheaper way: by
@@ -190,6 +191,8 @@ def flow_executions(
         pages_for_window = -(-(state.get("oldest_open_position", 0) + 1) // page_len)
         if pages_for_window - 1 <= len(live):
             start = oldest_open
+    if initial_date and (start is None or start < initial_date):
+        start = initial_date
     window = Window(start, state, "flow-execution")
     quarantine = Quarantine("Hilos", "flow_executions")
     still_open: dict[str, str] = {}
@@ -209,7 +212,7 @@ def flow_executions(
                 oldest_open_position = position
             position += 1
         if rows:
-            yield rows
+            yield to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions")
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
     refreshed = []
@@ -229,7 +232,7 @@ def flow_executions(
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
     if refreshed:
-        yield refreshed
+        yield to_arrow(refreshed, EXECUTION_TYPES, "Hilos flow_executions")
     _advance_newest(state, newest)
     state["open"] = still_open
     state["oldest_open_position"] = oldest_open_position

@@ -5,7 +5,9 @@ read concurrently, and one cursor for all of them would let a fast flow's newest
 execution hide a slower flow's. Each flow's cursor moves only with that flow's rows, and
 the state is saved with the load, so a failed sync leaves every cursor where it was.
 Steps are fetched once per execution, in the sync that first sees it ended (steps no
-longer change then), concurrently, and go to table `execution_steps`.
+longer change then), concurrently, and go to table `execution_steps`. Executions and
+steps are yielded as Arrow tables (`sources.arrow`); flows, a handful of rows with a
+nested `definition`, as dicts.
 
 A flow whose listing fails for good (after retries) keeps its old cursor, so the next
 sync reads it again; a steps fetch that fails is kept in state as pending and tried
@@ -29,6 +31,7 @@ from typing import Any
 import dlt
 import httpx
 
+from ..arrow import arrow_types, to_arrow
 from ..http import ApiError, AuthError, HttpClient, NotFoundError
 from ..records import QUARANTINE_HINTS, Quarantine, check_records, parse_timestamp
 from .client import FlowCursor, FlowProgress, TwilioClient, plan
@@ -48,6 +51,8 @@ log = logging.getLogger("flowsync.twilio_studio")
 STEP_HINTS = dlt.mark.make_hints(table_name="execution_steps", write_disposition="merge",
                                  primary_key="sid", columns=STEP_COLUMNS)
 TIMESTAMPS = ("date_updated",)
+EXECUTION_TYPES = arrow_types(EXECUTION_COLUMNS)
+STEP_TYPES = arrow_types(STEP_COLUMNS)
 
 
 def make_http(*, account_sid: str | None = None, auth_token: str | None = None,
@@ -218,7 +223,7 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
                 msg = messages.get()
                 if msg[0] == "rows":
                     if msg[1]:
-                        yield msg[1]
+                        yield to_arrow(msg[1], EXECUTION_TYPES, "Twilio Studio executions")
                     if msg[2]:
                         yield dlt.mark.with_hints(msg[2], QUARANTINE_HINTS)
                 elif msg[0] == "done":
@@ -256,6 +261,7 @@ def _steps(client: TwilioClient, wanted: list[tuple[str, str]], max_workers: int
     Executions whose steps fail for good (after retries) are appended to `unfetched`.
     """
     quarantine = Quarantine("Twilio Studio", "execution_steps")
+    what = "Twilio Studio execution_steps"
     todo = iter(wanted)
     rows_out: list[dict] = []
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="twilio-steps") as pool:
@@ -292,8 +298,8 @@ def _steps(client: TwilioClient, wanted: list[tuple[str, str]], max_workers: int
                     yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
             refill()
             if len(rows_out) >= batch:
-                yield dlt.mark.with_hints(rows_out, STEP_HINTS)
+                yield dlt.mark.with_hints(to_arrow(rows_out, STEP_TYPES, what), STEP_HINTS)
                 rows_out = []
     if rows_out:
-        yield dlt.mark.with_hints(rows_out, STEP_HINTS)
+        yield dlt.mark.with_hints(to_arrow(rows_out, STEP_TYPES, what), STEP_HINTS)
     quarantine.report()

@@ -1,0 +1,97 @@
+"""Rows as Arrow tables: the same table layout as dlt's JSON path, and no lost values."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dlt
+import duckdb
+import pyarrow as pa
+import pytest
+
+from sources.arrow import arrow_types, to_arrow
+
+COLUMNS = {"created_on": {"data_type": "timestamp"}, "reason": {"data_type": "text"},
+           "owner__role": {"data_type": "bigint"}}
+TYPES = arrow_types(COLUMNS)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+RECORDS = [
+    {"id": "a", "created_on": T0, "reason": None, "isTest": False, "count": 3,
+     "owner": {"firstName": "Ana", "role": 1, "meta": {"tier": "gold"}}, "vars": {},
+     "score": 0.5, "gone": None},
+    {"id": "b", "created_on": T0, "reason": "x", "isTest": True, "count": None,
+     "owner": None, "vars": {}, "score": None, "gone": None},
+]
+
+
+def test_nested_objects_become_snake_case_columns_and_declared_types_win() -> None:
+    table = to_arrow(RECORDS, TYPES, "test")
+    assert table.schema.names == ["id", "created_on", "reason", "is_test", "count",
+                                  "owner__first_name", "owner__role", "owner__meta__tier",
+                                  "score"]
+    assert table.schema.field("created_on").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("owner__role").type == pa.int64()
+    assert table.schema.field("reason").type == pa.string()
+    assert table.to_pylist() == [
+        {"id": "a", "created_on": T0, "reason": None, "is_test": False, "count": 3,
+         "owner__first_name": "Ana", "owner__role": 1, "owner__meta__tier": "gold",
+         "score": 0.5},
+        {"id": "b", "created_on": T0, "reason": "x", "is_test": True, "count": None,
+         "owner__first_name": None, "owner__role": None, "owner__meta__tier": None,
+         "score": None},
+    ]
+
+
+def test_a_declared_column_exists_even_when_every_value_is_null() -> None:
+    table = to_arrow([{"id": "a", "created_on": T0, "reason": None}], TYPES, "test")
+    assert table.schema.field("reason").type == pa.string()
+    assert table.column("reason").to_pylist() == [None]
+
+
+def test_timestamp_text_in_a_declared_column_is_parsed() -> None:
+    table = to_arrow([{"id": "a", "created_on": "2026-11-01T12:00:00.250000Z"}], TYPES, "t")
+    assert table.column("created_on").to_pylist() == [T0.replace(microsecond=250000)]
+
+
+def test_lists_and_mixed_types_are_kept_as_json_text(caplog: pytest.LogCaptureFixture) -> None:
+    rows = [{"id": "a", "tags": ["x", 1], "value": 1}, {"id": "b", "tags": [], "value": "one"}]
+    with caplog.at_level(logging.WARNING, logger="flowsync.arrow"):
+        table = to_arrow(rows, {}, "Test resource")
+    assert table.to_pylist() == [{"id": "a", "tags": '["x", 1]', "value": "1"},
+                                 {"id": "b", "tags": "[]", "value": '"one"'}]
+    assert caplog.messages == ["Test resource: column `value` has values of more than one "
+                               "type; kept as JSON text"]
+
+
+def test_loaded_like_the_json_path(tmp_path: Path) -> None:
+    """The same records through dlt's JSON normalizer and as Arrow give the same table."""
+    db = tmp_path / "w.duckdb"
+
+    @dlt.resource(name="as_json", primary_key="id", write_disposition="merge", columns=COLUMNS)
+    def as_json():
+        yield RECORDS
+
+    @dlt.resource(name="as_arrow", primary_key="id", write_disposition="merge", columns=COLUMNS)
+    def as_arrow():
+        yield to_arrow(RECORDS, TYPES, "test")
+
+    pipeline = dlt.pipeline("arrow_test", destination=dlt.destinations.duckdb(str(db)),
+                            dataset_name="raw", pipelines_dir=str(tmp_path / "dlt"))
+    pipeline.run([as_json(), as_arrow()], loader_file_format="parquet")
+    with duckdb.connect(str(db)) as con:
+        def layout(table: str) -> list[tuple]:
+            return con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'raw' and table_name = ? and column_name not like '\\_dlt%' "
+                "escape '\\' order by column_name", [table]).fetchall()
+
+        def rows(table: str) -> list[tuple]:
+            cols = ", ".join(c for c, _ in layout(table))
+            return con.execute(f"select {cols} from raw.{table} order by id").fetchall()
+
+        assert layout("as_arrow") == layout("as_json")
+        assert rows("as_arrow") == rows("as_json")
+        assert len(rows("as_arrow")) == 2
