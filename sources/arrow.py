@@ -58,14 +58,69 @@ def _flatten(record: dict, out: dict[str, Any], prefix: str = "") -> dict[str, A
     return out
 
 
-def to_arrow(rows: list[dict], types: dict[str, pa.DataType], what: str) -> pa.Table:
+def to_arrow(rows: list[dict], types: dict[str, pa.DataType], what: str,
+             required: tuple[str, ...] = ()) -> pa.Table:
     """One Arrow table of `rows` (dicts as the API sent them, timestamps parsed).
+
+    Arrow infers one struct type over all the rows (every key of every row) and the
+    nested structs are flattened in C++; only when the values do not fit one type per
+    column does it fall back to flattening row by row in Python.
 
     Args:
         rows: the records.
         types: the declared column types (from `arrow_types`).
         what: the resource, for the warning about a column kept as JSON text.
+        required: columns every row has a value in (the key and cursor, checked before):
+            not nullable, as dlt's schema has them.
     """
+    try:
+        struct = pa.array(rows, from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return _to_arrow_by_row(rows, types, what, required)
+    if not pa.types.is_struct(struct.type):  # e.g. no rows
+        return _to_arrow_by_row(rows, types, what, required)
+    columns: dict[str, pa.Array] = {}
+    _flatten_struct(struct, "", columns)
+    arrays: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    for name, array in columns.items():
+        array = _fit(array, types.get(name), name, what)
+        if array is not None:
+            arrays.append(array)
+            fields.append(pa.field(name, array.type, nullable=name not in required))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _flatten_struct(struct: pa.StructArray, prefix: str, out: dict[str, pa.Array]) -> None:
+    # StructArray.flatten() applies the parent's nulls to its children
+    for field, child in zip(struct.type, struct.flatten(), strict=True):
+        name = _name(prefix, field.name)
+        if pa.types.is_struct(field.type):
+            _flatten_struct(child, name + "__", out)
+        else:
+            out[name] = child
+
+
+def _fit(array: pa.Array, declared: pa.DataType | None, name: str, what: str
+         ) -> pa.Array | None:
+    """The column as loaded: declared type, lists as JSON text, no all-null column."""
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        array = pa.array([None if v is None else json.dumps(v, sort_keys=True, default=str)
+                          for v in array.to_pylist()], type=pa.string())
+    if declared is not None and array.type != declared:
+        if pa.types.is_null(array.type):
+            return pa.nulls(len(array), declared)
+        try:
+            return array.cast(declared)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return _array(array.to_pylist(), declared, name, what)
+    if pa.types.is_null(array.type):
+        return None  # all null and undeclared: no column, as dlt's JSON path does
+    return array
+
+
+def _to_arrow_by_row(rows: list[dict], types: dict[str, pa.DataType], what: str,
+                     required: tuple[str, ...] = ()) -> pa.Table:
     flat = [_flatten(row, {}) for row in rows]
     names: dict[str, None] = {}
     for row in flat:
@@ -79,7 +134,7 @@ def to_arrow(rows: list[dict], types: dict[str, pa.DataType], what: str) -> pa.T
         if array is None:
             continue
         arrays.append(array)
-        fields.append(pa.field(name, array.type, nullable=True))
+        fields.append(pa.field(name, array.type, nullable=name not in required))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from sources.arrow import arrow_types, to_arrow
+from sources.arrow import _to_arrow_by_row, arrow_types, to_arrow
 
 COLUMNS = {"created_on": {"data_type": "timestamp"}, "reason": {"data_type": "text"},
            "owner__role": {"data_type": "bigint"}}
@@ -43,6 +43,17 @@ def test_nested_objects_become_snake_case_columns_and_declared_types_win() -> No
          "owner__first_name": None, "owner__role": None, "owner__meta__tier": None,
          "score": None},
     ]
+
+
+def test_the_row_by_row_fallback_builds_the_same_table() -> None:
+    assert _to_arrow_by_row(RECORDS, TYPES, "test") == to_arrow(RECORDS, TYPES, "test")
+
+
+def test_a_field_only_later_rows_have_is_kept() -> None:
+    rows = [{"id": "a"}, {"id": "b", "owner": {"role": 2}, "late": "x"}]
+    assert to_arrow(rows, {}, "test").to_pylist() == [
+        {"id": "a", "owner__role": None, "late": None},
+        {"id": "b", "owner__role": 2, "late": "x"}]
 
 
 def test_a_declared_column_exists_even_when_every_value_is_null() -> None:

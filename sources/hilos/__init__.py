@@ -27,6 +27,7 @@ import httpx
 
 from ..arrow import arrow_types, to_arrow
 from ..http import HttpClient
+from ..prefetch import prefetch
 from ..records import QUARANTINE_HINTS, Quarantine, check_records, parse_timestamp
 from .client import HilosClient, Window
 from .settings import (
@@ -45,6 +46,7 @@ log = logging.getLogger("flowsync.hilos")
 
 CONTACT_TYPES = arrow_types(CONTACT_COLUMNS)
 EXECUTION_TYPES = arrow_types(EXECUTION_COLUMNS)
+REQUIRED = ("id", "created_on")  # in every row that passed check_records
 
 def make_http(api_token: str, base_url: str, transport: httpx.BaseTransport | None = None,
               **options: Any) -> HttpClient:
@@ -145,15 +147,15 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
                     "reading every page")
     quarantine = Quarantine("Hilos", "flow_execution_contacts")
     newest = oldest_open = None
-    for rows, bad in _read(client, client.contact_pages(page_size), window, CONTACT_STATUSES,
-                           quarantine):
+    for rows, bad in prefetch(_read(client, client.contact_pages(page_size), window,
+                                    CONTACT_STATUSES, quarantine)):
         for row in rows:
             ts = row["created_on"]
             newest = ts if newest is None or ts > newest else newest
             if row.get("status") in CONTACT_OPEN and (oldest_open is None or ts < oldest_open):
                 oldest_open = ts
         if rows:
-            yield to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts")
+            yield to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts", REQUIRED)
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
     _advance_newest(state, newest)
@@ -199,8 +201,8 @@ def flow_executions(client: HilosClient, lookback: timedelta,
     seen: set[str] = set()
     newest = None
     position = oldest_open_position = 0
-    for rows, bad in _read(client, client.execution_pages(), window, EXECUTION_STATUSES,
-                           quarantine):
+    for rows, bad in prefetch(_read(client, client.execution_pages(), window,
+                                    EXECUTION_STATUSES, quarantine)):
         if rows and "page_len" not in state:
             state["page_len"] = len(rows)
         for row in rows:
@@ -212,7 +214,7 @@ def flow_executions(client: HilosClient, lookback: timedelta,
                 oldest_open_position = position
             position += 1
         if rows:
-            yield to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions")
+            yield to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED)
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
     refreshed = []
@@ -232,7 +234,7 @@ def flow_executions(client: HilosClient, lookback: timedelta,
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
     if refreshed:
-        yield to_arrow(refreshed, EXECUTION_TYPES, "Hilos flow_executions")
+        yield to_arrow(refreshed, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED)
     _advance_newest(state, newest)
     state["open"] = still_open
     state["oldest_open_position"] = oldest_open_position

@@ -53,6 +53,7 @@ STEP_HINTS = dlt.mark.make_hints(table_name="execution_steps", write_disposition
 TIMESTAMPS = ("date_updated",)
 EXECUTION_TYPES = arrow_types(EXECUTION_COLUMNS)
 STEP_TYPES = arrow_types(STEP_COLUMNS)
+REQUIRED = ("sid",)  # the key, in every row that passed check_records
 
 
 def make_http(*, account_sid: str | None = None, auth_token: str | None = None,
@@ -223,7 +224,8 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
                 msg = messages.get()
                 if msg[0] == "rows":
                     if msg[1]:
-                        yield to_arrow(msg[1], EXECUTION_TYPES, "Twilio Studio executions")
+                        yield to_arrow(msg[1], EXECUTION_TYPES, "Twilio Studio executions",
+                                       REQUIRED)
                     if msg[2]:
                         yield dlt.mark.with_hints(msg[2], QUARANTINE_HINTS)
                 elif msg[0] == "done":
@@ -298,8 +300,8 @@ def _steps(client: TwilioClient, wanted: list[tuple[str, str]], max_workers: int
                     yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
             refill()
             if len(rows_out) >= batch:
-                yield dlt.mark.with_hints(to_arrow(rows_out, STEP_TYPES, what), STEP_HINTS)
+                yield dlt.mark.with_hints(to_arrow(rows_out, STEP_TYPES, what, REQUIRED), STEP_HINTS)
                 rows_out = []
     if rows_out:
-        yield dlt.mark.with_hints(to_arrow(rows_out, STEP_TYPES, what), STEP_HINTS)
+        yield dlt.mark.with_hints(to_arrow(rows_out, STEP_TYPES, what, REQUIRED), STEP_HINTS)
     quarantine.report()
