@@ -6,7 +6,9 @@ Admin endpoints (no auth; the server binds to loopback):
 - `GET|POST /_sim/faults` `{"rates": {...}, "queue": [...], "retry_after": s,
   "slow_seconds": s, "latency_ms": ms}`; `POST /_sim/faults/clear`;
 - `GET /_sim/stats`, `POST /_sim/stats/reset`: requests per operation and status;
-- `POST /_sim/twilio/flows/{sid}/delete`: delete a flow, as a user would.
+- `POST /_sim/twilio/flows/{sid}/delete`: delete a flow, as a user would;
+- `GET /_sim/minimum?since=<ISO 8601>`: the fewest requests a perfect sync would need
+  for what changed since then (all of it without `since`); see `simulator.minimum`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import logging
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from . import hilos_api, twilio_api
 from .faults import FaultInjector
 from .http import Request, Response
+from .minimum import minimum_requests
 from .world import SimConfig, World, twilio_time
 
 log = logging.getLogger("flowsync.simulator")
@@ -105,11 +109,17 @@ class Simulator:
                        "api_key_secret": cfg.twilio_api_key_secret,
                        "flows": len(self.world.live_twilio_flows()),
                        "executions": sum(len(self.world.twilio_retained(f))
-                                         for f in self.world.live_twilio_flows())},
+                                         for f in self.world.live_twilio_flows()),
+                       "active_executions": sum(
+                           1 for f in self.world.live_twilio_flows()
+                           for e in self.world.twilio_retained(f)
+                           if e.ended_at > self.world.now)},
             "hilos": {"base_url": self.base_url, "api_token": cfg.hilos_api_token,
                       "flows": len(self.world.hilos_flows),
                       "flow_executions": len(self.world.hilos_batches),
-                      "contact_runs": len(self.world.hilos_runs)},
+                      "contact_runs": len(self.world.hilos_runs),
+                      "open_contact_runs": sum(1 for r in self.world.hilos_runs
+                                               if r.end > self.world.now_us)},
         }
 
     def _count(self, op: str, status: str) -> None:
@@ -148,6 +158,15 @@ class Simulator:
             if p == "/_sim/stats/reset" and m == "POST":
                 self.reset_stats()
                 return Response(200, self.stats())
+            if p == "/_sim/minimum" and m == "GET":
+                since = req.query.get("since")
+                stamp = None
+                if since:
+                    stamp = datetime.fromisoformat(since.replace("Z", "+00:00"))
+                    if stamp.tzinfo is None:
+                        raise ValueError("since needs a time zone")
+                return Response(200, minimum_requests(
+                    self.world, int(stamp.timestamp()) if stamp else None))
             if p.startswith("/_sim/twilio/flows/") and p.endswith("/delete") and m == "POST":
                 self.world.delete_twilio_flow(p.split("/")[4])
                 return Response(200, {"deleted": p.split("/")[4]})
