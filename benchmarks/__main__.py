@@ -1,13 +1,15 @@
-"""flowsync against the fetch-and-parse floor and dlt's generic rest_api source.
+"""flowsync against the fetch-and-parse floor, dlt's generic rest_api source and the minimum.
 
-    python -m benchmarks --hilos-runs 100000 200000
+    python -m benchmarks                      # the README's figures (about 30 minutes)
+    python -m benchmarks --quick              # the same measurements, small (about 2 minutes)
 
-For each scale: the simulator starts in its own process; each contender loads the same
-data in its own process (wall time, rows/s, API requests, peak RSS). Prints a table and
-writes benchmarks/results/<time>.json.
-
-Measured so far: Hilos full loads. Twilio, 1M-row scales by default, incremental runs
-against the minimum and latency are still to come (see the README).
+For each provider and scale the simulator starts in its own process (loopback, seeded,
+no faults); each contender loads the same data into DuckDB in its own process, one at a
+time: wall time, rows/s, API requests (counted by the simulator) and peak RSS (wait4).
+Then flowsync syncs again after 1% new runs and 5% status changes, and once more with
+nothing new; the simulator says the fewest requests a perfect sync would have needed
+(`simulator.minimum`). Last, Twilio with a simulated latency per request, flowsync with 1
+worker and with more. Prints tables and writes benchmarks/results/<time>.json.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -25,78 +28,242 @@ from pathlib import Path
 
 import httpx
 
-CONTENDERS = ("floor", "flowsync", "peer")
 RESULTS = Path(__file__).resolve().parent / "results"
+CONTENDERS = ("floor", "peer", "flowsync")  # flowsync last: its incremental runs follow
 
 
-def start_simulator(hilos_runs: int) -> tuple[subprocess.Popen, str, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "simulate", "--port", "0", "--seed", "1",
-         "--twilio-flows", "0", "--twilio-executions", "0", "--hilos-flows", "8",
-         "--hilos-contact-runs", str(hilos_runs), "--history-days", "14"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    lines = []
-    while not any(line.startswith("Ctrl-C") for line in lines):
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("the simulator did not start")
-        lines.append(line)
-    text = "".join(lines)
-    base = re.search(r"on (http://127\.0\.0\.1:\d+)", text).group(1)
-    token = re.search(r"SOURCES__HILOS__API_TOKEN=(\S+)", text).group(1)
-    return proc, base, token
+class Sim:
+    """`flowsync simulate` in its own process, driven through its admin API."""
+
+    def __init__(self, provider: str, runs: int, flows: int, history_days: int) -> None:
+        counts = (["--twilio-flows", "0", "--twilio-executions", "0", "--hilos-flows",
+                   str(flows), "--hilos-contact-runs", str(runs)] if provider == "hilos" else
+                  ["--hilos-flows", "0", "--hilos-contact-runs", "0", "--twilio-flows",
+                   str(flows), "--twilio-executions", str(runs)])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", "simulate", "--port", "0", "--seed", "1",
+             "--history-days", str(history_days), *counts],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
+        if not match:
+            self.proc.kill()
+            raise SystemExit(f"the simulator did not start: {line!r}")
+        self.base = match.group(1)
+        self.admin = httpx.Client(base_url=self.base, timeout=600)
+
+    def get(self, path: str, **params: str) -> dict:
+        resp = self.admin.get(f"/_sim/{path}", params=params)
+        resp.raise_for_status()
+        return resp.json()
+
+    def post(self, path: str, body: dict | None = None) -> dict:
+        resp = self.admin.post(f"/_sim/{path}", json=body or {})
+        resp.raise_for_status()
+        return resp.json()
+
+    def close(self) -> None:
+        self.admin.close()
+        self.proc.terminate()
+        self.proc.wait()
 
 
-def measure(contender: str, base: str, token: str, workdir: Path) -> dict:
-    httpx.post(f"{base}/_sim/stats/reset").raise_for_status()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.contenders", contender, "hilos",
-                             base, token, str(workdir / contender)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    out, err = proc.stdout.read(), proc.stderr.read()
-    if status != 0:
-        raise SystemExit(f"{contender} failed:\n{err[-2000:]}")
+def _spawn_and_wait(args: list[str]) -> tuple[int, str, str, float, int]:
+    """Runs a child to its end: (returncode, stdout, stderr, wall seconds, peak RSS MiB)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read(), wall, round(usage.ru_maxrss / 1024)
+
+
+def run_contender(sim: Sim, contender: str, provider: str, workdir: Path,
+                  workers: int) -> dict:
+    sim.post("stats/reset")
+    settings = json.dumps({**sim.get("info"), "workers": workers})
+    code, out, err, wall, peak = _spawn_and_wait(
+        [sys.executable, "-m", "benchmarks.contenders", contender, provider, settings,
+         str(workdir)])
+    if code != 0:
+        raise SystemExit(f"{contender} ({provider}) failed:\n{err[-3000:]}")
     rows = json.loads(out.strip().splitlines()[-1])["rows"]
-    requests = httpx.get(f"{base}/_sim/stats").json()["total"]
     return {"contender": contender, "wall_s": round(wall, 2), "rows": rows,
-            "rows_per_s": round(rows / wall), "requests": requests,
-            "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+            "rows_per_s": round(rows / wall), "requests": sim.get("stats")["total"],
+            "peak_rss_mib": peak}
+
+
+def _minimum(sim: Sim, provider: str, since: str | None = None) -> int:
+    body = sim.get("minimum", **({"since": since} if since else {}))
+    return body["hilos" if provider == "hilos" else "twilio"]["total"]
+
+
+def scale(provider: str, runs: int, args: argparse.Namespace, out: dict) -> None:
+    flows = args.hilos_flows if provider == "hilos" else args.twilio_flows
+    sim = Sim(provider, runs, flows, args.history_days)
+    try:
+        with tempfile.TemporaryDirectory(prefix="flowsync-bench-") as tmp:
+            minimum = _minimum(sim, provider)
+            for contender in args.contenders:
+                r = {"provider": provider, "runs": runs, "minimum_requests": minimum,
+                     **run_contender(sim, contender, provider, Path(tmp) / contender,
+                                     args.workers)}
+                out["full"].append(r)
+                print(f"{provider:<7} {runs:>9,} {contender:<9} {r['wall_s']:>8.2f} s "
+                      f"{r['rows_per_s']:>9,} rows/s {r['requests']:>8,} requests "
+                      f"(minimum {minimum:,}) {r['peak_rss_mib']:>6,} MiB peak", flush=True)
+            if "flowsync" in args.contenders and not args.no_incremental:
+                incremental(sim, provider, runs, Path(tmp) / "flowsync", args, out)
+    finally:
+        sim.close()
+
+
+def incremental(sim: Sim, provider: str, runs: int, workdir: Path, args: argparse.Namespace,
+                out: dict) -> None:
+    """flowsync again after new runs and status changes, then with nothing new."""
+    info = sim.get("info")
+    if provider == "hilos":
+        total, open_runs = info["hilos"]["contact_runs"], info["hilos"]["open_contact_runs"]
+        key_new = "new_hilos"
+    else:
+        total, open_runs = info["twilio"]["executions"], info["twilio"]["active_executions"]
+        key_new = "new_twilio"
+    want = round(args.change_share * total)
+    fraction = min(1.0, want / open_runs) if open_runs else 0.0
+    for label in ("after changes", "nothing new"):
+        since = sim.get("clock")["now"]
+        if label == "after changes":
+            moved = sim.post("advance", {"seconds": 60, key_new: round(args.new_share * total),
+                                         "finish_fraction": fraction})
+            side = "hilos_contact_runs" if provider == "hilos" else "twilio_executions"
+            what = (f"{moved[f'new_{side}']:,} new, {moved[f'finished_{side}']:,} status "
+                    f"changes ({open_runs:,} were open)")
+        else:
+            what = "nothing new"
+        minimum = _minimum(sim, provider, since)
+        r = run_contender(sim, "flowsync", provider, workdir, args.workers)
+        r.update(provider=provider, runs=runs, sync=label, changes=what,
+                 minimum_requests=minimum,
+                 ratio_to_minimum=round(r["requests"] / minimum, 2))
+        out["incremental"].append(r)
+        print(f"{provider:<7} {runs:>9,} incremental, {what}: {r['requests']:,} requests "
+              f"(minimum {minimum:,}, {r['ratio_to_minimum']}x) in {r['wall_s']} s", flush=True)
+
+
+def latency(args: argparse.Namespace, out: dict) -> None:
+    """Twilio with latency on every request: flowsync with one worker and with more."""
+    sim = Sim("twilio", args.latency_executions, args.twilio_flows, args.history_days)
+    try:
+        sim.post("faults", {"latency_ms": args.latency_ms})
+        with tempfile.TemporaryDirectory(prefix="flowsync-bench-") as tmp:
+            for workers in args.latency_workers:
+                r = run_contender(sim, "flowsync", "twilio", Path(tmp) / f"w{workers}", workers)
+                r.update(provider="twilio", runs=args.latency_executions, workers=workers,
+                         latency_ms=args.latency_ms)
+                out["latency"].append(r)
+                print(f"twilio  {args.latency_executions:>9,} at {args.latency_ms} ms, "
+                      f"{workers} worker(s): {r['wall_s']} s, {r['requests']:,} requests",
+                      flush=True)
+    finally:
+        sim.close()
+
+
+def report(out: dict) -> str:
+    lines = ["| provider | runs | contender | wall | rows/s | requests | peak RSS | × floor |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in out["full"]:
+        floor = next((f for f in out["full"] if f["contender"] == "floor"
+                      and (f["provider"], f["runs"]) == (r["provider"], r["runs"])), None)
+        ratio = f"{r['wall_s'] / floor['wall_s']:.2f}" if floor else "-"
+        lines.append(f"| {r['provider']} | {r['runs']:,} | {r['contender']} | {r['wall_s']} s "
+                     f"| {r['rows_per_s']:,} | {r['requests']:,} | {r['peak_rss_mib']:,} MiB "
+                     f"| {ratio} |")
+    peers = [(r, p) for r in out["full"] if r["contender"] == "flowsync"
+             for p in out["full"] if p["contender"] == "peer"
+             and (p["provider"], p["runs"]) == (r["provider"], r["runs"])]
+    if peers:
+        lines += ["", "| provider | runs | peer ÷ flowsync, wall | peer ÷ flowsync, memory |",
+                  "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {r['provider']} | {r['runs']:,} | {p['wall_s'] / r['wall_s']:.1f} "
+                  f"| {p['peak_rss_mib'] / r['peak_rss_mib']:.1f} |" for r, p in peers]
+    if out["incremental"]:
+        lines += ["", "| provider | runs | sync | changes | requests | minimum | × minimum "
+                      "| wall |", "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['provider']} | {r['runs']:,} | {r['sync']} | {r['changes']} "
+                  f"| {r['requests']:,} | {r['minimum_requests']:,} | {r['ratio_to_minimum']} "
+                  f"| {r['wall_s']} s |" for r in out["incremental"]]
+    if out["latency"]:
+        lines += ["", "| provider | runs | latency | workers | requests | wall |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['provider']} | {r['runs']:,} | {r['latency_ms']} ms | {r['workers']} "
+                  f"| {r['requests']:,} | {r['wall_s']} s |" for r in out["latency"]]
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) \
+        if Path("/proc/cpuinfo").exists() else platform.processor()
+    mem = next((int(line.split()[1]) // 1024 // 1024 for line in
+                Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0) if Path("/proc/meminfo").exists() else 0
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem,
+            "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hilos-runs", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--quick", action="store_true",
+                        help="small scales: 10k Hilos runs, 5k Twilio executions")
+    parser.add_argument("--hilos-runs", type=int, nargs="*", default=None,
+                        help="Hilos contact runs per scale (default 100000 1000000)")
+    parser.add_argument("--twilio-executions", type=int, nargs="*", default=None,
+                        help="Twilio executions per scale (default 100000)")
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    parser.add_argument("--hilos-flows", type=int, default=8)
+    parser.add_argument("--twilio-flows", type=int, default=20)
+    parser.add_argument("--history-days", type=int, default=10,
+                        help="days the runs spread over; 10 leaves over 5%% of runs open")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="concurrent requests (flowsync's max_workers and the floor's)")
+    parser.add_argument("--new-share", type=float, default=0.01)
+    parser.add_argument("--change-share", type=float, default=0.05)
+    parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--latency-executions", type=int, default=None,
+                        help="Twilio executions for the latency runs (default 2000; 0 skips)")
+    parser.add_argument("--latency-workers", type=int, nargs="+", default=[1, 4, 8])
     args = parser.parse_args()
-    results = []
+    if args.hilos_runs is None:
+        args.hilos_runs = [10_000] if args.quick else [100_000, 1_000_000]
+    if args.twilio_executions is None:
+        args.twilio_executions = [5_000] if args.quick else [100_000]
+    if args.latency_executions is None:
+        args.latency_executions = 500 if args.quick else 2_000
+    if args.quick:
+        args.latency_workers = [1, 4]
+
+    out: dict = {"machine": machine(), "started": datetime.now(UTC).isoformat(),
+                 "settings": {k: v for k, v in vars(args).items()},
+                 "full": [], "incremental": [], "latency": []}
+    print(f"machine: {out['machine']}", flush=True)
     for runs in args.hilos_runs:
-        sim, base, token = start_simulator(runs)
-        try:
-            with tempfile.TemporaryDirectory(prefix="flowsync-bench-") as tmp:
-                for contender in CONTENDERS:
-                    r = {"provider": "hilos", "contact_runs": runs,
-                         **measure(contender, base, token, Path(tmp))}
-                    results.append(r)
-                    print(f"hilos {runs:>9,} {r['contender']:<9} {r['wall_s']:>8.2f} s "
-                          f"{r['rows_per_s']:>9,} rows/s {r['requests']:>6} requests "
-                          f"{r['peak_rss_mib']:>6} MiB peak", flush=True)
-        finally:
-            sim.terminate()
-            sim.wait()
-    print("\n| provider | runs | contender | wall | rows/s | requests | peak RSS | x floor |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
-    for r in results:
-        floor = next(f for f in results if f["contact_runs"] == r["contact_runs"]
-                     and f["contender"] == "floor")
-        print(f"| {r['provider']} | {r['contact_runs']:,} | {r['contender']} | {r['wall_s']} s "
-              f"| {r['rows_per_s']:,} | {r['requests']} | {r['peak_rss_mib']} MiB "
-              f"| {r['wall_s'] / floor['wall_s']:.1f} |")
+        scale("hilos", runs, args, out)
+    for runs in args.twilio_executions:
+        scale("twilio", runs, args, out)
+    if args.latency_executions:
+        latency(args, out)
+    print()
+    print(report(out))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps({"machine": os.uname().machine, "cpus": os.cpu_count(),
-                                "results": results}, indent=2))
+    path.write_text(json.dumps(out, indent=2))
     print(f"\nwritten: {path}")
 
 
