@@ -9,6 +9,7 @@ newest-first it reads every page instead (and says so once).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,14 @@ from ..http import HttpClient, NotFoundError
 from .settings import CONTACTS_PATH, DETAIL_ONLY_FIELDS, EXECUTIONS_PATH
 
 log = logging.getLogger("flowsync.hilos")
+
+
+class Page(list):
+    """One page's rows, with the list's total `count` at the time (None if not given)."""
+
+    def __init__(self, rows: list, count: int | None) -> None:
+        super().__init__(rows)
+        self.count = count
 
 
 class HilosClient:
@@ -47,7 +56,8 @@ class HilosClient:
             if not isinstance(body, dict) or not isinstance(body.get("results"), list):
                 raise ValueError(f"Hilos {path} page {page}: expected a page with `results`, "
                                  f"got {type(body).__name__}")
-            yield body["results"]
+            count = body.get("count")
+            yield Page(body["results"], count if isinstance(count, int) else None)
             if not body.get("next"):
                 return
             page += 1
@@ -98,23 +108,50 @@ class Window:
         self.read_all = False
         self.violation = False
         self._prev: datetime | None = None
-        self._prev_ids: set[str] = set()
+        self._top: datetime | None = None  # the newest run on the first page
+        self._recent: deque[str] = deque()
+        self._recent_ids: set[str] = set()
+        self._min_count: int | None = None
+        self._growth = 0
+        self._page_len = 0
         self.duplicates = 0
 
-    def pass_page(self, rows: list[dict]) -> tuple[list[dict], bool]:
-        """Checks one page of parsed rows; returns the rows to keep and whether to stop."""
+    def pass_page(self, rows: list[dict], count: int | None = None) -> tuple[list[dict], bool]:
+        """Checks one page of parsed rows; returns the rows to keep and whether to stop.
+
+        A row is kept once per sync. Runs arriving on top while the sync pages push rows
+        already read onto later pages; a row read before can come back only after sliding
+        by at most the list's growth since (`count`, the list's total, says how much), so
+        remembering the ids of the last two pages plus that growth drops every repeat
+        while memory stays bounded. (Runs deleted meanwhile would hide as many arrivals
+        from `count`; Hilos runs are not deleted.)
+        """
+        if count is not None:
+            self._min_count = count if self._min_count is None else min(self._min_count, count)
+            self._growth = max(self._growth, count - self._min_count)
         for row in rows:
             ts = row["created_on"]
+            if self._growth and self._top is not None and ts > self._top:
+                continue  # arrived while paging (the list grew): says nothing of the order
             if self._prev is not None:
                 if ts > self._prev:
                     self._note_violation()
                 elif ts < self._prev:
                     self.state["order_verified"] = True
             self._prev = ts
-        # rows that slid over from the previous page when new ones arrived on top
-        fresh = [r for r in rows if r["id"] not in self._prev_ids]
-        self.duplicates += len(rows) - len(fresh)
-        self._prev_ids = {r["id"] for r in rows}
+        if self._top is None and rows:
+            self._top = max(r["created_on"] for r in rows)
+        fresh = []
+        for row in rows:
+            if row["id"] in self._recent_ids:
+                self.duplicates += 1
+                continue
+            self._recent_ids.add(row["id"])
+            self._recent.append(row["id"])
+            fresh.append(row)
+        self._page_len = max(self._page_len, len(rows))
+        while len(self._recent) > 2 * self._page_len + self._growth:
+            self._recent_ids.discard(self._recent.popleft())
         if self.start is None:
             return fresh, False
         keep = [r for r in fresh if r["created_on"] >= self.start]

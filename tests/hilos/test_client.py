@@ -145,6 +145,27 @@ def test_rows_repeated_by_a_shift_between_pages_are_dropped_once() -> None:
     assert window.duplicates == 2
 
 
+def test_rows_pushed_more_than_a_page_down_are_dropped_once_using_the_list_count() -> None:
+    rows = NEWEST_FIRST[:16]
+    # page 1 read while the list held rows[6:16]; then six runs arrived on top
+    pages = [(rows[6:10], 10), (rows[4:8], 16), (rows[8:12], 16), (rows[12:16], 16)]
+    window = Window(None, {}, "contacts")
+    kept: list[str] = []
+    for page, count in pages:
+        parsed, _ = check_records(page, Quarantine("Hilos", "t"), key="id", cursor="created_on",
+                                  statuses=CONTACT_STATUSES)
+        out, _ = window.pass_page(parsed, count)
+        kept.extend(r["id"] for r in out)
+    # rows[0:4] are for the next sync, which starts from the top
+    assert kept == [r["id"] for r in rows[6:10] + rows[4:6] + rows[10:16]]
+    assert window.duplicates == 4
+
+
+def test_pages_carry_the_list_count() -> None:
+    client, _ = client_for(NEWEST_FIRST[:10])
+    assert [(len(p), p.count) for p in client.contact_pages(4)] == [(4, 10), (4, 10), (2, 10)]
+
+
 def test_check_records_quarantines_what_cannot_be_placed_and_flags_unknown_statuses() -> None:
     q = Quarantine("Hilos", "flow_execution_contacts")
     records = [

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dlt
 import duckdb
+import httpx
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -143,6 +144,44 @@ def test_small_pages_stop_at_the_window_not_at_the_end(tmp_path: Path) -> None:
         reads = sim.stats()["requests"]["hilos.flow_execution_contacts.list"]
         assert reads < 30
         assert_matches_truth(runner)
+
+
+class ArrivalsWhilePaging(httpx.BaseTransport):
+    """Real HTTP to the simulator; after the first contact page, runs arrive on top."""
+
+    def __init__(self, sim: Simulator, new_runs: int) -> None:
+        self.sim = sim
+        self.new_runs = new_runs
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if self.new_runs and request.url.path.endswith("flow-execution-contact"):
+            response.read()
+            self.sim.advance(60, new_twilio=0, new_hilos=self.new_runs)
+            self.new_runs = 0
+        return response
+
+
+def test_runs_arriving_pages_ahead_while_paging_are_loaded_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with Simulator(small_config(hilos_api_token=TOKEN)) as sim:
+        arrivals = ArrivalsWhilePaging(sim, new_runs=250)  # 2.5 pages of 100
+        runner = HilosRunner(sim, tmp_path, page_size=100)
+        runner.make_source = lambda: hilos_source(  # this test's own transport
+            api_token=TOKEN, base_url=sim.base_url, page_size=100,
+            http=make_http(TOKEN, sim.base_url, transport=arrivals))
+        with caplog.at_level(logging.WARNING, logger="flowsync"):
+            runner.run()
+        ids = [r[0] for r in runner.rows("flow_execution_contacts", "id")]
+        newest_first = [r.id for r in reversed(sim.world.hilos_runs)]
+        assert len(sim.world.hilos_runs) == 1050
+        # the 100 newest arrivals sit above page 1 now: the next sync's; the rest once each
+        assert sorted(ids) == sorted(newest_first[100:])
+        assert caplog.messages == []  # arrivals are not taken for an unordered API
+        runner.run()
+        assert_matches_truth(runner)
+        assert sim.stats()["requests"]["hilos.flow_execution_contacts.list"] < 11
 
 
 def test_faults_change_nothing_in_the_result(tmp_path: Path) -> None:
