@@ -39,46 +39,58 @@ def minimum_requests(world: World, since: int | None = None) -> dict:
         return {"hilos": _hilos(world, since), "twilio": _twilio(world, since)}
 
 
+def _cost(n: int, must: list[int], new: int, size: int, by_item: bool) -> int:
+    """Fewest requests to see `must` (ascending list positions, oldest first) and the `new`
+    rows on top of a list of `n` rows read newest-first, `size` to a page; with `by_item`
+    an old row may be fetched alone instead."""
+    if not must:
+        return _pages(new, size)
+    by_list = _pages(n - must[0], size)
+    if not by_item:
+        return by_list
+    return min(by_list, _pages(new, size) + sum(1 for i in must if i < n - new))
+
+
 def _hilos(world: World, since: int | None) -> dict:
-    now_us = world.now_us
-    runs = world.hilos_runs  # ascending by (created_on, id): newest-first position n-1-i
+    runs = world.hilos_runs  # ascending by (created_on, id)
+    batches = world.hilos_batches
+    size = world.config.hilos_default_page_size
     if since is None:
         contacts = _pages(len(runs), HILOS_CONTACT_PAGE)
-        executions = _pages(len(world.hilos_batches), world.config.hilos_default_page_size)
+        executions = _pages(len(batches), size)
         return {"contacts": contacts, "flow_executions": executions,
-                "total": contacts + executions, "new_or_changed_runs": len(runs)}
-    since_us = since * 1_000_000
-    oldest = None
-    changed = 0
-    for i, run in enumerate(runs):
-        if run.created_on > since_us or run.status(since_us) != run.status(now_us):
-            changed += 1
-            if oldest is None:
-                oldest = i
-    contacts = _pages(len(runs) - oldest if oldest is not None else 0, HILOS_CONTACT_PAGE)
+                "total": contacts + executions, "new_or_changed_runs": len(runs),
+                "checking_open": {"contacts": contacts, "flow_executions": executions,
+                                  "total": contacts + executions}}
+    now_us, since_us = world.now_us, since * 1_000_000
+    new_runs = sum(1 for r in runs if r.created_on > since_us)
+    changed = [i for i, r in enumerate(runs)
+               if r.created_on > since_us or r.status(since_us) != r.status(now_us)]
+    watched = [i for i, r in enumerate(runs) if r.created_on > since_us or r.end > since_us]
 
     def row(b: HilosBatch, t: int) -> tuple:  # what the list row shows at time t
         return (b.status(t), tuple(b.counters(t).values()), b.avg_completion_us(t),
                 b.status_last_change_on(t))
 
-    batches = world.hilos_batches
-    size = world.config.hilos_default_page_size
-    new = sum(1 for b in batches if b.created_on > since_us)
-    changed_old = [i for i, b in enumerate(batches)
-                   if b.created_on <= since_us and row(b, since_us) != row(b, now_us)]
-    if changed_old:
-        by_list = _pages(len(batches) - changed_old[0], size)
-        executions = min(by_list, _pages(new, size) + len(changed_old))
-    else:
-        executions = _pages(new, size)
+    new_batches = sum(1 for b in batches if b.created_on > since_us)
+    changed_b = [i for i, b in enumerate(batches)
+                 if b.created_on > since_us or row(b, since_us) != row(b, now_us)]
+    watched_b = [i for i, b in enumerate(batches)
+                 if b.created_on > since_us or b.status(since_us) not in ("COMPLETED", "CANCELED")]
+    contacts = _cost(len(runs), changed, new_runs, HILOS_CONTACT_PAGE, by_item=False)
+    executions = _cost(len(batches), changed_b, new_batches, size, by_item=True)
+    contacts_w = _cost(len(runs), watched, new_runs, HILOS_CONTACT_PAGE, by_item=False)
+    executions_w = _cost(len(batches), watched_b, new_batches, size, by_item=True)
     return {"contacts": contacts, "flow_executions": executions,
-            "total": contacts + executions, "new_or_changed_runs": changed}
+            "total": contacts + executions, "new_or_changed_runs": len(changed),
+            "checking_open": {"contacts": contacts_w, "flow_executions": executions_w,
+                              "total": contacts_w + executions_w}}
 
 
 def _twilio(world: World, since: int | None) -> dict:
     now = world.now
     flows = world.live_twilio_flows()
-    lists = steps = changed_total = 0
+    lists = lists_w = steps = changed_total = 0
     for flow in flows:
         retained = world.twilio_retained(flow)  # ascending by date_created
         steps += sum(1 for e in retained
@@ -87,15 +99,18 @@ def _twilio(world: World, since: int | None) -> dict:
             lists += _pages(len(retained), TWILIO_PAGE)
             changed_total += len(retained)
             continue
-        new = [i for i, e in enumerate(retained) if e.date_created > since]
-        changed_old = [i for i, e in enumerate(retained)
-                       if e.date_created <= since and since < e.ended_at <= now]
-        changed_total += len(new) + len(changed_old)
-        if changed_old:
-            by_list = _pages(len(retained) - changed_old[0], TWILIO_PAGE)
-            lists += min(by_list, _pages(len(new), TWILIO_PAGE) + len(changed_old))
-        else:
-            lists += _pages(len(new), TWILIO_PAGE)
+        new = sum(1 for e in retained if e.date_created > since)
+        changed = [i for i, e in enumerate(retained)
+                   if e.date_created > since or since < e.ended_at <= now]
+        watched = [i for i, e in enumerate(retained)
+                   if e.date_created > since or e.ended_at > since]
+        changed_total += len(changed)
+        lists += _cost(len(retained), changed, new, TWILIO_PAGE, by_item=True)
+        lists_w += _cost(len(retained), watched, new, TWILIO_PAGE, by_item=True)
+    if since is None:
+        lists_w = lists
     flows_pages = 1 if flows else 0
     return {"flows": flows_pages, "executions": lists, "steps": steps,
-            "total": flows_pages + lists + steps, "new_or_changed_runs": changed_total}
+            "total": flows_pages + lists + steps, "new_or_changed_runs": changed_total,
+            "checking_open": {"flows": flows_pages, "executions": lists_w, "steps": steps,
+                              "total": flows_pages + lists_w + steps}}

@@ -56,9 +56,11 @@ def test_the_minimum_matches_what_the_apis_show_before_and_after_a_move() -> Non
         batches0 = {r["id"]: r for r in hilos_list(sim, "/channel/whatsapp/flow-execution")}
         twilio0 = {f: {e["sid"]: e for e in rows} for f, rows in twilio_executions(sim).items()}
         full = httpx.get(f"{sim.base_url}/_sim/minimum").json()
-        assert full["hilos"] == {"contacts": 3, "flow_executions": math.ceil(len(batches0) / 20),
-                                 "total": 3 + math.ceil(len(batches0) / 20),
-                                 "new_or_changed_runs": 2500}
+        pages_b = math.ceil(len(batches0) / 20)
+        assert full["hilos"] == {"contacts": 3, "flow_executions": pages_b,
+                                 "total": 3 + pages_b, "new_or_changed_runs": 2500,
+                                 "checking_open": {"contacts": 3, "flow_executions": pages_b,
+                                                   "total": 3 + pages_b}}
         ended0 = sum(1 for rows in twilio0.values() for e in rows.values()
                      if e["status"] == "ended")
         assert full["twilio"]["steps"] == ended0
@@ -79,15 +81,32 @@ def test_the_minimum_matches_what_the_apis_show_before_and_after_a_move() -> Non
         assert got["hilos"]["contacts"] == pages
         assert got["hilos"]["flow_executions"] == executions
         assert pages > 1 and changed_old  # the move reached below the first page
+        # a sync without an oracle must also look at every run that was open
+        open_contacts, _, _ = pages_down_to(
+            contacts1, contacts0, "id", 1000,
+            lambda a, b: a["status"] not in ("READY", "RUNNING"))
+        by_list, new, open_old = pages_down_to(
+            batches1, batches0, "id", 20,
+            lambda a, b: a["status"] in ("COMPLETED", "CANCELED"))
+        assert got["hilos"]["checking_open"] == {
+            "contacts": open_contacts,
+            "flow_executions": min(by_list, max(1, math.ceil(new / 20)) + len(open_old)),
+            "total": open_contacts + min(by_list, max(1, math.ceil(new / 20)) + len(open_old))}
 
-        lists = steps = 0
+        lists = lists_open = steps = 0
         for flow, rows in twilio_executions(sim).items():
             before = twilio0[flow]
             by_list, new, changed_old = pages_down_to(
                 rows, before, "sid", 1000, lambda a, b: a["status"] == b["status"])
             lists += min(by_list, max(1, math.ceil(new / 1000)) + len(changed_old))
+            by_list, new, open_old = pages_down_to(
+                rows, before, "sid", 1000, lambda a, b: a["status"] == "ended")
+            lists_open += min(by_list, max(1, math.ceil(new / 1000)) + len(open_old))
             steps += sum(1 for e in rows if e["status"] == "ended"
                          and (e["sid"] not in before or before[e["sid"]]["status"] != "ended"))
         assert got["twilio"]["executions"] == lists
         assert got["twilio"]["steps"] == steps > 0
         assert got["twilio"]["total"] == 1 + lists + steps
+        assert got["twilio"]["checking_open"] == {"flows": 1, "executions": lists_open,
+                                                  "steps": steps,
+                                                  "total": 1 + lists_open + steps}
