@@ -122,3 +122,11 @@ def test_params_do_not_erase_the_query_of_an_absolute_url() -> None:
     client.get_json("https://api.example.test/list?PageToken=PT1&Page=1")
     client.get_json("https://api.example.test/list?PageToken=PT1&Page=1", {})
     assert [r.url.query for r in seen] == [b"PageToken=PT1&Page=1"] * 2
+
+
+def test_integers_beyond_64_bits_keep_their_value() -> None:
+    body = b'{"n": 123456789012345678901234567890, "s": "caf\xc3\xa9"}'
+    handler, seen = scripted(httpx.Response(200, content=body))
+    client, sleeps = make(handler)
+    assert client.get_json("/big") == {"n": 123456789012345678901234567890, "s": "café"}
+    assert len(seen) == 1 and sleeps == []
