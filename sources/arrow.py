@@ -42,6 +42,8 @@ def arrow_types(columns: dict[str, dict]) -> dict[str, pa.DataType]:
 def _name(prefix: str, key: str) -> str:
     name = _NAMES.get((prefix, key))
     if name is None:
+        if len(_NAMES) >= 10_000:  # an API with data as keys must not grow it forever
+            _NAMES.clear()
         name = _NAMES[(prefix, key)] = prefix + _NAMING.normalize_identifier(key)
     return name
 
