@@ -28,7 +28,13 @@ import httpx
 from ..arrow import arrow_types, to_arrow
 from ..http import HttpClient
 from ..prefetch import prefetch
-from ..records import QUARANTINE_HINTS, Quarantine, check_records, parse_timestamp
+from ..records import (
+    MERGE_DEDUPLICATED,  # a sync yields each id once: `Window` drops repeats
+    QUARANTINE_HINTS,
+    Quarantine,
+    check_records,
+    parse_timestamp,
+)
 from .client import HilosClient, Window
 from .settings import (
     CONTACT_COLUMNS,
@@ -47,9 +53,7 @@ log = logging.getLogger("flowsync.hilos")
 CONTACT_TYPES = arrow_types(CONTACT_COLUMNS)
 EXECUTION_TYPES = arrow_types(EXECUTION_COLUMNS)
 REQUIRED = ("id", "created_on")  # in every row that passed check_records
-# a sync yields each id once (`Window` drops repeats), so the merge may skip deduplicating
-# the staged rows: on DuckDB that window was most of a first load's peak memory
-MERGE_DEDUPLICATED = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+
 
 def make_http(api_token: str, base_url: str, transport: httpx.BaseTransport | None = None,
               **options: Any) -> HttpClient:

@@ -33,7 +33,13 @@ import httpx
 
 from ..arrow import arrow_types, to_arrow
 from ..http import ApiError, AuthError, HttpClient, NotFoundError
-from ..records import QUARANTINE_HINTS, Quarantine, check_records, parse_timestamp
+from ..records import (
+    MERGE_DEDUPLICATED,  # a sync yields executions once per flow, steps once per execution
+    QUARANTINE_HINTS,
+    Quarantine,
+    check_records,
+    parse_timestamp,
+)
 from .client import FlowCursor, FlowProgress, TwilioClient, plan
 from .settings import (
     API_VERSIONS,
@@ -48,10 +54,6 @@ from .settings import (
 
 log = logging.getLogger("flowsync.twilio_studio")
 
-# each sync yields a row once (executions by sid per flow, steps once per execution), so
-# the merge may skip deduplicating the staged rows: on DuckDB that window over every
-# staged row was most of a first load's peak memory (1.4 GB of 1M rows)
-MERGE_DEDUPLICATED = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
 STEP_HINTS = dlt.mark.make_hints(table_name="execution_steps", write_disposition=MERGE_DEDUPLICATED,
                                  primary_key="sid", columns=STEP_COLUMNS)
 TIMESTAMPS = ("date_updated",)
