@@ -1,7 +1,7 @@
 """flowsync against the fetch-and-parse floor, dlt's generic rest_api source and the minimum.
 
-    python -m benchmarks            # the README's figures (about 40 minutes on 2 cores)
-    python -m benchmarks --quick    # the same measurements, small (about 3 minutes)
+    python -m benchmarks            # the README's figures (about 25 minutes on 2 cores)
+    python -m benchmarks --quick    # the same measurements, small (about 2 minutes)
 
 For each provider and scale the simulator starts in its own process (loopback, seeded,
 no faults); each contender loads the same data into DuckDB in its own process, one at a
