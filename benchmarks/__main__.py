@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
@@ -35,25 +36,34 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CONTENDERS = ("floor", "peer", "flowsync")  # flowsync last: its incremental runs follow
 
 
+def _serve(config: dict, ready: Connection) -> None:
+    """The simulator's process: builds the world, hands back its URL, serves until killed."""
+    from simulator import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(**config), port=0)
+    ready.send(sim.base_url)
+    ready.close()
+    sim.serve_forever()
+
+
 class Sim:
-    """`flowsync simulate` in its own process, driven through its admin API."""
+    """The simulator in its own process, driven through its admin API."""
 
     def __init__(self, provider: str, runs: int, flows: int, history_days: int) -> None:
-        counts = (["--twilio-flows", "0", "--twilio-executions", "0", "--hilos-flows",
-                   str(flows), "--hilos-contact-runs", str(runs)] if provider == "hilos" else
-                  ["--hilos-flows", "0", "--hilos-contact-runs", "0", "--twilio-flows",
-                   str(flows), "--twilio-executions", str(runs)])
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "simulate", "--port", "0", "--seed", "1",
-             "--history-days", str(history_days), *counts],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        if not match:
-            self.proc.kill()
-            raise SystemExit(f"the simulator did not start: {line!r}")
-        self.base = match.group(1)
+        counts = (dict(twilio_flows=0, twilio_executions=0, hilos_flows=flows,
+                       hilos_contact_runs=runs) if provider == "hilos" else
+                  dict(hilos_flows=0, hilos_contact_runs=0, twilio_flows=flows,
+                       twilio_executions=runs))
+        config = dict(seed=1, history_days=history_days, **counts)
+        receive, send = multiprocessing.Pipe(duplex=False)
+        self.proc = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(config, send), daemon=True)
+        self.proc.start()
+        send.close()
+        try:
+            self.base = receive.recv()
+        except EOFError:
+            raise SystemExit("the simulator did not start") from None
         self.admin = httpx.Client(base_url=self.base, timeout=600)
 
     def get(self, path: str, **params: str) -> dict:
@@ -69,7 +79,7 @@ class Sim:
     def close(self) -> None:
         self.admin.close()
         self.proc.terminate()
-        self.proc.wait()
+        self.proc.join()
 
 
 def _spawn_and_wait(args: list[str]) -> tuple[int, str, str, float, int]:

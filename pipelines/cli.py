@@ -1,4 +1,8 @@
-"""The `flowsync` command line."""
+"""The `flowsync` command line: arguments in, the application's answers printed.
+
+The simulator is imported only by the commands that run it (`simulate`; `demo`, through
+`pipelines.demo`), so `run` and `transform` never load it.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,17 @@ import argparse
 import contextlib
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from simulator import FAULT_KINDS, SimConfig, Simulator
-
-from .runner import (
-    SOURCES,
-    ConfigError,
-    Destination,
-    SourceResult,
-    build_analytics,
-    configured_sources,
-    make_destination,
-    run_source,
-)
-
-log = logging.getLogger("flowsync")
-
-# exit codes: 0 success; 1 a load or an API failed; 2 usage or configuration error (nothing
-# configured, credentials rejected, destination unreachable); 3 another run holds a pipeline
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3
+from .app import Exit, destination_or_exit, run_sources, select_sources, transform
 
 
 def _fault_rate(text: str) -> tuple[str, float]:
+    """KIND=RATE; the kind is checked against the simulator's by `simulate` itself."""
     kind, sep, rate = text.partition("=")
-    if not sep or kind not in FAULT_KINDS:
-        raise argparse.ArgumentTypeError(
-            f"expected KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}, got {text!r}")
+    if not sep or not kind:
+        raise argparse.ArgumentTypeError(f"expected KIND=RATE, got {text!r}")
     try:
         value = float(rate)
     except ValueError:
@@ -89,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--hilos-order", choices=["newest", "oldest", "unordered"],
                      default="newest")
     sim.add_argument("--fault", type=_fault_rate, action="append", default=[],
-                     metavar="KIND=RATE", help=f"inject faults; KIND in {', '.join(FAULT_KINDS)}")
+                     metavar="KIND=RATE",
+                     help="inject faults; KIND one of the simulator's (429, 500, 502, 503, drop, "
+                          "slow, truncate, maintenance, wrong_shape)")
     sim.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on 429")
     sim.add_argument("--latency-ms", type=float, default=0.0, help="added to every API request")
     return parser
@@ -102,6 +90,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator import FAULT_KINDS, SimConfig, Simulator
+
+    unknown = [kind for kind, _ in args.fault if kind not in FAULT_KINDS]
+    if unknown:
+        print(f"flowsync simulate: --fault: expected KIND=RATE with KIND one of "
+              f"{', '.join(FAULT_KINDS)}, got {unknown[0]!r}", file=sys.stderr)
+        return Exit.CONFIG
     config = SimConfig(
         seed=args.seed, start=args.start, twilio_flows=args.twilio_flows,
         twilio_executions=args.twilio_executions, hilos_flows=args.hilos_flows,
@@ -113,7 +108,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"flowsync simulate: cannot listen on {args.host}:{args.port}: {exc.strerror}",
               file=sys.stderr)
-        return EXIT_CONFIG
+        return Exit.CONFIG
     sim.faults.configure(rates=dict(args.fault), retry_after=args.retry_after,
                          latency_ms=args.latency_ms)
     info = sim.info()
@@ -133,127 +128,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print("Ctrl-C stops it.", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         sim.serve_forever()
-    return EXIT_OK
-
-
-class Progress:
-    """A status line per source on a terminal; a log line every 10 s otherwise."""
-
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self._last_log = 0.0
-
-    def __call__(self, source: str, http, rows, elapsed: float) -> None:
-        retries = sum(http.retries.values())
-        text = (f"{source}: {rows.snapshot()}; {http.request_count:,} requests"
-                + (f", {retries} retried" if retries else "") + f"; {elapsed:.0f} s")
-        if self.tty:
-            self.stream.write(f"\r\033[K  {text}")
-            self.stream.flush()
-        elif elapsed - self._last_log >= 10:
-            self._last_log = elapsed
-            log.info("progress: %s", text)
-
-    def done(self) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-        self._last_log = 0.0
-
-
-def print_result(r: SourceResult) -> None:
-    status = "ok" if r.ok else "FAILED"
-    tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "none"
-    print(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
-          f"rows fetched: {tables}")
-
-
-def transform(destination: Destination) -> int:
-    """Rebuilds the analytics tables and prints what they hold; the exit code."""
-    from transforms.runner import CheckFailedError
-
-    t0 = time.perf_counter()
-    try:
-        results = build_analytics(destination)
-    except ConfigError as exc:
-        print(f"flowsync: transform: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except CheckFailedError as exc:
-        print(f"flowsync: transform: {exc}; the previous tables are kept", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as exc:  # the database's own error, in one line
-        print(f"flowsync: transform failed: {type(exc).__name__}: "
-              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", file=sys.stderr)
-        return EXIT_FAILED
-    marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if not r.name.startswith(
-        ("stg_", "twilio_last")))
-    print(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
-    return EXIT_OK
-
-
-def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | None = None,
-                analytics: bool = False) -> tuple[int, list[SourceResult]]:
-    """Runs the sources one after another, then (optionally) the analytics.
-
-    Returns the exit code and what each source did.
-    """
-    try:
-        destination = make_destination(destination_kind, duckdb_path)
-    except ConfigError as exc:
-        print(f"flowsync: {destination_kind}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG, []
-    print(f"flowsync: loading {', '.join(sources)} into {destination.label}")
-    progress = Progress()
-    results = []
-    for source in sources:
-        result = run_source(source, destination, progress)
-        progress.done()
-        print_result(result)
-        if result.error:
-            print(f"flowsync: {source}: {result.error}", file=sys.stderr)
-        results.append(result)
-    failed = [r for r in results if not r.ok]
-    # the analytics are rebuilt from whatever loaded, even when a source failed
-    if analytics and any(r.loaded for r in results):
-        code = transform(destination)
-        if code != EXIT_OK:
-            return code, results
-    if not failed:
-        return EXIT_OK, results
-    if all(r.error and r.error.startswith("another flowsync run") for r in failed):
-        return EXIT_BUSY, results
-    if all(r.config_error for r in failed):
-        return EXIT_CONFIG, results
-    return EXIT_FAILED, results
+    return Exit.OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    configured = configured_sources()
-    if args.source == "all":
-        if not configured:
-            print("flowsync: no source is configured: set sources.hilos.api_token and/or "
-                  "sources.twilio_studio credentials (.dlt/secrets.toml or SOURCES__... env "
-                  "vars; see .dlt/example.secrets.toml)", file=sys.stderr)
-            return EXIT_CONFIG
-        sources = [s for s in SOURCES if s in configured]
-    else:
-        if args.source not in configured:
-            key = ("sources.hilos.api_token" if args.source == "hilos" else
-                   "sources.twilio_studio.account_sid + auth_token (or api_key_sid + api_key_secret)")
-            print(f"flowsync: {args.source} is not configured: set {key}", file=sys.stderr)
-            return EXIT_CONFIG
-        sources = [args.source]
-    code, _ = run_sources(sources, args.destination, analytics=not args.no_transform)
+    selection = select_sources(args.source)
+    if selection.problem:
+        print(f"flowsync: {selection.problem}", file=sys.stderr)
+        return Exit.CONFIG
+    code, _ = run_sources(selection.sources, args.destination, analytics=not args.no_transform)
     return code
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
-    try:
-        destination = make_destination(args.destination)
-    except ConfigError as exc:
-        print(f"flowsync: {args.destination}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    destination = destination_or_exit(args.destination)
+    if isinstance(destination, Exit):
+        return destination
     return transform(destination)
 
 
@@ -267,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                else logging.WARNING)
     handlers = {"simulate": cmd_simulate, "run": cmd_run, "demo": cmd_demo,
                 "transform": cmd_transform}
-    return handlers[args.command](args)
+    return int(handlers[args.command](args))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import duckdb
 
 from simulator import SimConfig, Simulator
 
+from .app import Exit, run_sources
+
 DEMO_MARKER = "_flowsync_demo"
 # a realistic account: both providers, a few dozen flows, tens of thousands of runs
 DEMO_SCALE = dict(twilio_flows=12, twilio_executions=8_000, hilos_flows=8,
@@ -67,13 +69,11 @@ def _prepare(path: Path) -> str | None:
 
 def run_demo(duckdb_path: str, small: bool = False) -> int:
     """Runs the demo; returns the exit code."""
-    from .cli import EXIT_CONFIG, EXIT_OK, run_sources
-
     path = Path(duckdb_path).expanduser().resolve()
     problem = _prepare(path)
     if problem:
         print(f"flowsync demo: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+        return Exit.CONFIG
     t0 = time.perf_counter()
     with Simulator(SimConfig(seed=42, **(SMALL_SCALE if small else DEMO_SCALE))) as sim, \
             tempfile.TemporaryDirectory(prefix="flowsync-demo-") as dlt_dir:
@@ -92,7 +92,7 @@ def run_demo(duckdb_path: str, small: bool = False) -> int:
                   SOURCES__TWILIO_STUDIO__MAX_WORKERS="8"):
             code, _ = run_sources(["hilos", "twilio_studio"], "duckdb", str(path),
                                   analytics=True)
-    if code != EXIT_OK:
+    if code != Exit.OK:
         return code
     with duckdb.connect(str(path)) as con:
         con.execute(f"create table {DEMO_MARKER} as select now() as created_at")
@@ -111,7 +111,7 @@ Where to look next:
                   executions, execution_steps)
   try:            {_example(path)}
   against your own accounts: put credentials in .dlt/secrets.toml and run `flowsync run`""")
-    return EXIT_OK
+    return Exit.OK
 
 
 def _example(path: Path) -> str:

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 # 429: too many requests with Retry-After; 500/502/503: server errors; drop: the
 # connection closes without a response; slow: the response comes late; truncate: a 200
-# whose JSON body is cut short
-FAULT_KINDS = ("429", "500", "502", "503", "drop", "slow", "truncate")
+# whose JSON body is cut short; maintenance: a 200 HTML page (a proxy's maintenance
+# notice); wrong_shape: a 200 JSON body that is not the endpoint's shape
+FAULT_KINDS = ("429", "500", "502", "503", "drop", "slow", "truncate", "maintenance",
+               "wrong_shape")
 
 
 @dataclass

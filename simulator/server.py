@@ -191,6 +191,12 @@ class Simulator:
             time.sleep(settings.slow_seconds)
         if fault in ("429", "500", "502", "503"):
             return op, fault, _fault_response(api, int(fault), settings.retry_after)
+        if fault == "maintenance":
+            return op, fault, Response(
+                200, "<html><body><h1>Down for maintenance</h1><p>Back soon.</p></body></html>",
+                {"Content-Type": "text/html"})
+        if fault == "wrong_shape":
+            return op, fault, Response(200, {"status": "maintenance", "message": "back soon"})
         auth = (twilio_api if api == "twilio" else hilos_api).authenticate(self.world, req)
         if auth is not None:
             return op, fault, auth

@@ -1,8 +1,10 @@
 """The HTTP layer both sources share: one pooled httpx client, retries, clear errors.
 
-Retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections and
-truncated JSON bodies, honouring `Retry-After`; a bounded number of attempts, then an
-`ApiError` naming the endpoint and the last status. 401/403 fail at once with an
+Retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections,
+truncated JSON bodies and 200 answers that are not the API's shape (a proxy's HTML
+maintenance page, JSON without the list key), honouring `Retry-After`; a bounded number
+of attempts, then an `ApiError` (`ShapeError` for the wrong shape) naming the endpoint and
+the last status. 401/403 fail at once with an
 `AuthError` naming the setting to fix. Credentials travel only in headers, and no message
 this module writes includes a header.
 """
@@ -22,26 +24,33 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .errors import ApiError, AuthError, NotFoundError, ShapeError
+
 log = logging.getLogger("flowsync.http")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class ApiError(Exception):
-    """A request failed for good. The message names the service, endpoint and status."""
-
-    def __init__(self, message: str, *, endpoint: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.endpoint = endpoint
-        self.status = status
+# what is wrong with a parsed body, or None when it has the shape the caller expects
+Shape = Callable[[Any], str | None]
 
 
-class AuthError(ApiError):
-    """The API rejected the credentials (401/403)."""
+def page_of(key: str) -> Shape:
+    """A list page: a JSON object whose `key` is a list."""
+
+    def check(body: Any) -> str | None:
+        if isinstance(body, dict) and isinstance(body.get(key), list):
+            return None
+        what = (f"an object without the list `{key}`" if isinstance(body, dict)
+                else f"a JSON {type(body).__name__}")
+        return f"expected a page with the list `{key}`, got {what}"
+
+    return check
 
 
-class NotFoundError(ApiError):
-    """The API answered 404."""
+def an_object(body: Any) -> str | None:
+    """A single resource: a JSON object."""
+    return None if isinstance(body, dict) else f"expected an object, got a JSON {type(body).__name__}"
 
 
 class HttpClient:
@@ -71,7 +80,7 @@ class HttpClient:
                  transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+            raise ValueError("max_attempts must be at least 1")  # a programming error
         self.service = service
         self.auth_hint = auth_hint
         self.max_attempts = max_attempts
@@ -106,26 +115,30 @@ class HttpClient:
             return sum(self.requests.values())
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None,
-                 *, endpoint: str | None = None) -> Any:
+                 *, endpoint: str | None = None, expect: Shape | None = None) -> Any:
         """GETs a URL (a path under base_url, or an absolute next-page URL) and parses JSON.
 
         Args:
             url: path or absolute URL.
             params: query parameters (added to any the URL already has).
             endpoint: the name counted and used in messages; default the URL's path.
+            expect: the body's shape; a 200 of another shape is retried like a 503.
 
         Raises:
             AuthError: on 401/403.
             NotFoundError: on 404.
+            ShapeError: when the answers kept coming in another shape, after retries.
             ApiError: on any other failure, after retries where they make sense.
         """
         name = endpoint or urlsplit(url).path
         last_problem = ""
+        wrong_shape = False
         last_status: int | None = None
         for attempt in range(1, self.max_attempts + 1):
             with self._lock:
                 self.requests[name] += 1
             retry_after: float | None = None
+            wrong_shape = False
             try:
                 # httpx replaces the url's own query when given params={}: pass None then
                 resp = self._client.get(url, params=dict(params) if params else None)
@@ -151,13 +164,9 @@ class HttpClient:
                         f"{self.service}: GET {name} answered HTTP {resp.status_code}: "
                         f"{_snippet(resp)}", endpoint=name, status=resp.status_code)
                 else:
-                    try:
-                        # stdlib json: orjson was 1.2 ms a page faster, but reads an
-                        # integer beyond 64 bits as a float, silently changing it
-                        return json.loads(resp.content)
-                    except (json.JSONDecodeError, UnicodeDecodeError):
-                        last_problem = (f"HTTP {resp.status_code} with a body that is not "
-                                        f"valid JSON ({len(resp.content)} bytes; truncated?)")
+                    body, last_problem, wrong_shape = _parse(resp, expect)
+                    if not last_problem:
+                        return body
             if attempt == self.max_attempts:
                 break
             delay = self._delay(attempt, retry_after)
@@ -166,8 +175,9 @@ class HttpClient:
             log.info("%s: GET %s %s; retry %d/%d in %.1fs", self.service, name, last_problem,
                      attempt, self.max_attempts - 1, delay)
             self._sleep(delay)
-        raise ApiError(f"{self.service}: GET {name} failed after {self.max_attempts} attempts; "
-                       f"last: {last_problem}", endpoint=name, status=last_status)
+        error = ShapeError if wrong_shape else ApiError
+        raise error(f"{self.service}: GET {name} failed after {self.max_attempts} attempts; "
+                    f"last: {last_problem}", endpoint=name, status=last_status)
 
     def _retry_after(self, resp: httpx.Response) -> float | None:
         raw = resp.headers.get("Retry-After")
@@ -188,6 +198,24 @@ class HttpClient:
             return retry_after + self._rng.uniform(0, min(1.0, self.backoff_base))
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return self._rng.uniform(ceiling / 2, ceiling)
+
+
+def _parse(resp: httpx.Response, expect: Shape | None) -> tuple[Any, str, bool]:
+    """(body, "", False), or (None, what is wrong, whether it is the API's shape that is)."""
+    try:
+        # stdlib json: orjson was 1.2 ms a page faster, but reads an integer beyond 64
+        # bits as a float, silently changing it
+        body = json.loads(resp.content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        kind = resp.headers.get("content-type", "").split(";")[0].strip()
+        if kind and "json" not in kind:
+            return None, f"HTTP {resp.status_code} with a {kind} body, not the API's JSON", True
+        return None, (f"HTTP {resp.status_code} with a body that is not valid JSON "
+                      f"({len(resp.content)} bytes; truncated?)"), False
+    problem = expect(body) if expect is not None else None
+    if problem:
+        return None, f"HTTP {resp.status_code} not in the API's shape: {problem}", True
+    return body, "", False
 
 
 def _snippet(resp: httpx.Response, limit: int = 300) -> str:

@@ -1,17 +1,29 @@
-"""A dlt pipeline of one source against one simulator, for end-to-end tests."""
+"""Running flowsync in tests: one source through a dlt pipeline against one simulator
+(`HilosRunner`, `TwilioRunner`), or the `flowsync` console script as a subprocess."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
+import httpx
 import psycopg2
 
 from simulator import Simulator
+from sources.hilos import hilos_source
+from sources.hilos import make_http as hilos_http
+from sources.twilio_studio import make_http as twilio_http
+from sources.twilio_studio import twilio_studio_source
+from tests.expected import EXEC_COLUMNS, HILOS_TOKEN, STEP_COLUMNS, utc
+
+FLOWSYNC = str(Path(sys.executable).with_name("flowsync"))
 
 
 class SourceRunner:
@@ -53,14 +65,6 @@ class SourceRunner:
         return [tuple(utc(v) for v in r) for r in rows]
 
 
-def utc(value: Any) -> Any:
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
-
-
-def ts(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text).astimezone(UTC) if text else None
-
-
 def drop_schemas(dsn: str, dataset: str) -> None:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(f"drop schema if exists {dataset} cascade")
@@ -70,3 +74,87 @@ def drop_schemas(dsn: str, dataset: str) -> None:
 def files_containing(root: Path, secret: str) -> list[Path]:
     """Every file below root whose bytes contain the secret (dlt's folders, the warehouse)."""
     return [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+class HilosRunner(SourceRunner):
+    """The Hilos source against one simulator."""
+
+    def __init__(self, sim: Simulator, workdir: Path, destination=None, dataset: str = "hilos",
+                 max_attempts: int = 6, **source_args) -> None:
+        self.token = HILOS_TOKEN
+        self.max_attempts = max_attempts
+        self.source_args = source_args
+        super().__init__(sim, workdir, self._source, dataset, destination)
+
+    def _source(self):
+        http = hilos_http(self.token, self.sim.base_url, backoff_base=0.01, backoff_max=0.05,
+                         max_attempts=self.max_attempts)
+        return hilos_source(api_token=self.token, base_url=self.sim.base_url, http=http,
+                            **self.source_args)
+
+    def rows(self, table: str, columns: str) -> list[tuple]:
+        return super().rows(table, columns, key="id")
+
+
+class RecordingTransport(httpx.HTTPTransport):
+    """Real HTTP, remembering every request sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return super().handle_request(request)
+
+
+class TwilioRunner(SourceRunner):
+    """The Twilio Studio source against one simulator."""
+
+    def __init__(self, sim: Simulator, workdir: Path, destination=None,
+                 dataset: str = "twilio_studio", api_key: bool = False, max_attempts: int = 6,
+                 **source_args) -> None:
+        self.max_attempts = max_attempts
+        cfg = sim.world.config
+        self.credentials = ({"api_key_sid": cfg.twilio_api_key_sid,
+                             "api_key_secret": cfg.twilio_api_key_secret} if api_key else
+                            {"account_sid": cfg.twilio_account_sid, "auth_token": cfg.twilio_auth_token})
+        self.source_args = source_args
+        self.transport = RecordingTransport()
+        super().__init__(sim, workdir, self._source, dataset, destination)
+
+    def _source(self):
+        http = twilio_http(base_url=self.sim.base_url, transport=self.transport, backoff_base=0.01,
+                         backoff_max=0.05, max_attempts=self.max_attempts, **self.credentials)
+        return twilio_studio_source(http=http, **self.source_args)
+
+    def executions(self) -> list[tuple]:
+        return self.rows("executions", EXEC_COLUMNS, key="sid")
+
+    def steps(self) -> list[tuple]:
+        return self.rows("execution_steps", STEP_COLUMNS, key="sid")
+
+
+def env_for(sim: Simulator | None, tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SOURCES__", "DESTINATION__", "DLT_"))}
+    env.update(DLT_DATA_DIR=str(tmp / "dlt"), DESTINATION__DUCKDB__CREDENTIALS=str(tmp / "w.duckdb"))
+    if sim is not None:
+        cfg = sim.world.config
+        env.update(
+            SOURCES__HILOS__BASE_URL=sim.base_url, SOURCES__HILOS__API_TOKEN=cfg.hilos_api_token,
+            SOURCES__TWILIO_STUDIO__BASE_URL=sim.base_url,
+            SOURCES__TWILIO_STUDIO__ACCOUNT_SID=cfg.twilio_account_sid,
+            SOURCES__TWILIO_STUDIO__AUTH_TOKEN=cfg.twilio_auth_token)
+    env.update(extra)
+    return env
+
+
+def flowsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([FLOWSYNC, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def read(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return [tuple(utc(v) for v in r) for r in con.execute(sql).fetchall()]

@@ -31,6 +31,8 @@ log = logging.getLogger("flowsync.transforms")
 ROOT = Path(__file__).resolve().parent
 LAYERS = ("staging", "intermediate", "marts")
 SCHEMA = "analytics"
+# step events that end a Twilio execution with that outcome (the contract's defaults;
+# sources.twilio_studio.timeout_events / failure_events override them)
 DEFAULT_TIMEOUT_EVENTS = ("timeout",)
 DEFAULT_FAILURE_EVENTS = ("failed", "fail", "deliveryFailure")
 

@@ -9,9 +9,8 @@ RETENTION_DAYS = 30  # executions and steps older than this are gone from the ap
 EXECUTION_STATUSES = frozenset({"active", "ended"})
 FLOW_SID_PATTERN = r"^FW[0-9a-fA-F]{32}$"
 
-# step events that end an execution with that outcome (the contract's defaults)
-DEFAULT_TIMEOUT_EVENTS = ("timeout",)
-DEFAULT_FAILURE_EVENTS = ("failed", "fail", "deliveryFailure")
+# the step events that end an execution as timed out or failed are the transforms' to
+# interpret: transforms.runner.DEFAULT_TIMEOUT_EVENTS / DEFAULT_FAILURE_EVENTS
 
 
 def _columns(**types: str) -> dict[str, dict]:

@@ -128,6 +128,19 @@ def test_truncated_response_is_a_200_with_broken_json(sim: Simulator) -> None:
         assert h.get(CONTACTS).json()["count"] == len(sim.world.hilos_runs)
 
 
+def test_maintenance_and_wrong_shape_are_200s_that_are_not_the_api(sim: Simulator) -> None:
+    _queue(sim, "maintenance", "wrong_shape")
+    with hilos_client(sim) as h:
+        page = h.get(CONTACTS)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "maintenance" in page.text
+        other = h.get(CONTACTS)
+        assert other.status_code == 200
+        assert other.json() == {"status": "maintenance", "message": "back soon"}
+        assert h.get(CONTACTS).json()["count"] == len(sim.world.hilos_runs)
+
+
 def test_queued_fault_can_target_a_path(sim: Simulator) -> None:
     httpx.post(f"{sim.base_url}/_sim/faults",
                json={"queue": [{"kind": "500", "path_contains": "/Steps"}]}).raise_for_status()
@@ -153,7 +166,8 @@ def test_fault_settings_are_validated(sim: Simulator) -> None:
     for bad in ({"rates": {"teapot": 0.1}}, {"rates": {"500": 1.5}},
                 {"rates": {"500": 0.6, "503": 0.6}}, {"queue": [{"kind": "418"}]}):
         assert httpx.post(f"{sim.base_url}/_sim/faults", json=bad).status_code == 400
-    assert set(FAULT_KINDS) == {"429", "500", "502", "503", "drop", "slow", "truncate"}
+    assert set(FAULT_KINDS) == {"429", "500", "502", "503", "drop", "slow", "truncate",
+                                "maintenance", "wrong_shape"}
 
 
 def test_latency_applies_to_every_api_request(sim: Simulator) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from simulator import Simulator
 from simulator.world import TWILIO_RETENTION_SECONDS
 from tests.conftest import small_config
-from tests.test_run_cli import env_for, flowsync, read
+from tests.runner import env_for, flowsync, read
 
 FINISHED = {"completed", "canceled", "expired", "failed"}
 HILOS_STATUS = {"READY": "pending", "RUNNING": "running", "COMPLETED": "completed",

@@ -10,7 +10,7 @@ import duckdb
 import psycopg2
 import pytest
 
-from tests.runner import utc
+from tests.expected import utc
 from transforms.runner import CheckFailedError, Model, Warehouse, build, load_models
 
 RAW_DDL = """

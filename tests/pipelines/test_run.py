@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,58 +14,28 @@ import duckdb
 import psycopg2
 import pytest
 
-from pipelines.runner import pipeline_lock
+from pipelines.lock import pipeline_lock
 from simulator import Simulator
 from tests.conftest import POSTGRES_DSN, small_config
-from tests.hilos.test_source import CONTACT_COLUMNS, EXECUTION_COLUMNS, contact_truth
-from tests.hilos.test_source import execution_truth as hilos_execution_truth
-from tests.runner import utc
-from tests.twilio_studio.test_source import (
-    EXEC_COLUMNS,
-    STEP_COLUMNS,
+from tests.expected import (
+    HILOS_CONTACTS,
+    HILOS_EXECUTIONS,
+    TWILIO_EXECUTIONS,
+    TWILIO_STEPS,
+    contact_truth,
     execution_truth,
+    hilos_execution_truth,
     step_truth,
+    utc,
     visible_floor,
 )
-
-FLOWSYNC = str(Path(sys.executable).with_name("flowsync"))
+from tests.runner import FLOWSYNC, env_for, flowsync, read
 
 
 @pytest.fixture
 def rsim() -> Iterator[Simulator]:
     with Simulator(small_config(twilio_executions=1200, hilos_contact_runs=1500)) as s:
         yield s
-
-
-def env_for(sim: Simulator | None, tmp: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SOURCES__", "DESTINATION__", "DLT_"))}
-    env.update(DLT_DATA_DIR=str(tmp / "dlt"), DESTINATION__DUCKDB__CREDENTIALS=str(tmp / "w.duckdb"))
-    if sim is not None:
-        cfg = sim.world.config
-        env.update(
-            SOURCES__HILOS__BASE_URL=sim.base_url, SOURCES__HILOS__API_TOKEN=cfg.hilos_api_token,
-            SOURCES__TWILIO_STUDIO__BASE_URL=sim.base_url,
-            SOURCES__TWILIO_STUDIO__ACCOUNT_SID=cfg.twilio_account_sid,
-            SOURCES__TWILIO_STUDIO__AUTH_TOKEN=cfg.twilio_auth_token)
-    env.update(extra)
-    return env
-
-
-def flowsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([FLOWSYNC, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
-
-
-def read(db: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return [tuple(utc(v) for v in r) for r in con.execute(sql).fetchall()]
-
-
-HILOS_CONTACTS = f"select {CONTACT_COLUMNS} from hilos.flow_execution_contacts order by id"
-HILOS_EXECUTIONS = f"select {EXECUTION_COLUMNS} from hilos.flow_executions order by id"
-TWILIO_EXECUTIONS = f"select {EXEC_COLUMNS} from twilio_studio.executions order by sid"
-TWILIO_STEPS = f"select {STEP_COLUMNS} from twilio_studio.execution_steps order by sid"
 
 
 def assert_warehouse_is_the_truth(db: Path, sim: Simulator, since: int) -> None:
@@ -135,6 +104,28 @@ def test_unreachable_api_fails_with_exit_1_naming_the_source(tmp_path: Path) -> 
     assert result.returncode == 1
     assert ("flowsync: hilos: Hilos: GET /channel/whatsapp/flow-execution failed after 6 "
             "attempts; last: connection failed") in result.stderr
+
+
+@pytest.mark.parametrize("kind,last", [
+    ("maintenance", "HTTP 200 with a text/html body, not the API's JSON"),
+    ("wrong_shape", "HTTP 200 not in the API's shape: expected a page with the list `results`"),
+])
+def test_a_200_that_is_not_the_api_is_retried_then_fails_with_exit_1_naming_the_endpoint(
+        rsim: Simulator, tmp_path: Path, kind: str, last: str) -> None:
+    path = "/channel/whatsapp/flow-execution-contact"
+    rsim.faults.configure(queue=[{"kind": kind, "path_contains": path}] * 6)
+    result = flowsync(["run"], env_for(rsim, tmp_path), tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert rsim.stats()["faults"] == {kind: 6}  # retried: six attempts, then given up
+    errors = [line for line in result.stderr.splitlines() if line.startswith("flowsync:")]
+    assert errors == [f"flowsync: hilos: Hilos: GET {path} failed after 6 attempts; last: {last}"
+                      + ("" if kind == "maintenance" else ", got an object without the list "
+                         "`results`")]
+    assert "twilio_studio: ok" in result.stdout
+    # the API is healthy again: the next run loads everything
+    again = flowsync(["run"], env_for(rsim, tmp_path), tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert read(tmp_path / "w.duckdb", HILOS_CONTACTS) == contact_truth(rsim)
 
 
 def test_a_second_run_on_a_busy_pipeline_exits_3(rsim: Simulator, tmp_path: Path,

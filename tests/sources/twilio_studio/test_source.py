@@ -8,100 +8,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dlt
-import httpx
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from simulator import Simulator
-from simulator.world import TWILIO_RETENTION_SECONDS
-from sources.twilio_studio import make_http, twilio_studio_source
+from sources.twilio_studio import twilio_studio_source
 from tests.conftest import small_config
+from tests.expected import TWILIO_SECRET as SECRET
+from tests.expected import ended_sids, execution_truth, step_truth, visible_floor
 from tests.openapi import validate_request
-from tests.runner import SourceRunner, drop_schemas, files_containing, ts
-
-SECRET = "tw-secret-0a1b2c3d4e"
-EXEC_COLUMNS = "sid, flow_sid, status, date_created, date_updated, contact_channel_address"
-STEP_COLUMNS = "sid, execution_sid, flow_sid, name, transitioned_from, transitioned_to, date_created"
+from tests.runner import TwilioRunner, drop_schemas
 
 
 @pytest.fixture
 def tsim() -> Iterator[Simulator]:
     with Simulator(small_config(twilio_auth_token=SECRET, twilio_executions=1500)) as s:
         yield s
-
-
-class RecordingTransport(httpx.HTTPTransport):
-    """Real HTTP, remembering every request sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return super().handle_request(request)
-
-
-class TwilioRunner(SourceRunner):
-    """The Twilio Studio source against one simulator."""
-
-    def __init__(self, sim: Simulator, workdir: Path, destination=None,
-                 dataset: str = "twilio_studio", api_key: bool = False, max_attempts: int = 6,
-                 **source_args) -> None:
-        self.max_attempts = max_attempts
-        cfg = sim.world.config
-        self.credentials = ({"api_key_sid": cfg.twilio_api_key_sid,
-                             "api_key_secret": cfg.twilio_api_key_secret} if api_key else
-                            {"account_sid": cfg.twilio_account_sid, "auth_token": cfg.twilio_auth_token})
-        self.source_args = source_args
-        self.transport = RecordingTransport()
-        super().__init__(sim, workdir, self._source, dataset, destination)
-
-    def _source(self):
-        http = make_http(base_url=self.sim.base_url, transport=self.transport, backoff_base=0.01,
-                         backoff_max=0.05, max_attempts=self.max_attempts, **self.credentials)
-        return twilio_studio_source(http=http, **self.source_args)
-
-    def executions(self) -> list[tuple]:
-        return self.rows("executions", EXEC_COLUMNS, key="sid")
-
-    def steps(self) -> list[tuple]:
-        return self.rows("execution_steps", STEP_COLUMNS, key="sid")
-
-
-def visible_floor(sim: Simulator) -> int:
-    return sim.world.now - TWILIO_RETENTION_SECONDS
-
-
-def execution_truth(sim: Simulator, since: int, version: str = "v2") -> list[tuple]:
-    """Every execution created since `since` (the first sync's retention floor), as now."""
-    out = []
-    for flow in sim.world.live_twilio_flows():
-        for e in flow.executions:
-            if e.date_created >= since:
-                j = sim.twilio.execution_json(sim.base_url, version, e)
-                out.append((j["sid"], j["flow_sid"], j["status"], ts(j["date_created"]),
-                            ts(j["date_updated"]), j["contact_channel_address"]))
-    return sorted(out)
-
-
-def step_truth(sim: Simulator, since: int) -> list[tuple]:
-    now = sim.world.now
-    out = []
-    for flow in sim.world.live_twilio_flows():
-        for e in flow.executions:
-            if e.date_created >= since and e.status(now) == "ended":
-                for sid, t, name, frm, to, _ in e.steps(now):
-                    out.append((sid, e.sid, flow.sid, name, frm, to,
-                                ts(sim.twilio.step_json("", "v2", e, (sid, t, name, frm, to, _))
-                                   ["date_created"])))
-    return sorted(out)
-
-
-def ended_sids(sim: Simulator, since: int) -> set[str]:
-    now = sim.world.now
-    return {e.sid for f in sim.world.live_twilio_flows() for e in f.executions
-            if e.date_created >= since and e.status(now) == "ended"}
 
 
 ROUNDS = [(6 * 3600, 80, 0.0), (86_400, 150, 0.3), (3 * 86_400, 60, 0.0)]
@@ -293,15 +215,6 @@ def test_wrong_credentials_fail_clearly_without_the_secret(
     assert "Twilio Studio rejected the credentials (HTTP 401)" in message
     assert ("api_key_sid / api_key_secret" if api_key else "account_sid / auth_token") in message
     assert wrong not in message
-
-
-def test_secrets_never_reach_dlt_folders_logs_or_the_warehouse(
-        tsim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    runner = TwilioRunner(tsim, tmp_path)
-    with caplog.at_level(logging.DEBUG):
-        runner.run()
-    assert SECRET not in caplog.text
-    assert files_containing(tmp_path, SECRET) == []
 
 
 def test_invalid_settings_are_refused() -> None:

@@ -1,60 +1,16 @@
-"""Twilio paging, the per-flow plan and cursor, with httpx.MockTransport and plain values."""
+"""Twilio Studio's per-flow cursor and plan: plain values in, plain values out."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import httpx
-import pytest
-
-from sources.twilio_studio import make_http
-from sources.twilio_studio.client import FlowCursor, FlowPlan, FlowProgress, TwilioClient, plan
+from sources.twilio_studio.cursor import FlowCursor, FlowPlan, FlowProgress, plan
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
-FLOW = "FW" + "a" * 32
 
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
-
-
-def test_next_page_url_is_followed_on_our_base_url() -> None:
-    seen: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        token = request.url.params.get("PageToken")
-        nxt = (None if token else
-               f"https://studio.twilio.com/v2/Flows/{FLOW}/Executions?PageSize=1000&Page=1&PageToken=PT1")
-        return httpx.Response(200, json={"executions": [{"sid": "x"}],
-                                         "meta": {"next_page_url": nxt}})
-
-    http = make_http(account_sid="AC1", auth_token="t", base_url="http://127.0.0.1:9",
-                     transport=httpx.MockTransport(handler))
-    pages = list(TwilioClient(http, "v2").execution_pages(FLOW, at(0)))
-    assert len(pages) == 2
-    assert seen == [
-        f"http://127.0.0.1:9/v2/Flows/{FLOW}/Executions?PageSize=1000&DateCreatedFrom=2026-11-01T12%3A00%3A00Z",
-        f"http://127.0.0.1:9/v2/Flows/{FLOW}/Executions?PageSize=1000&Page=1&PageToken=PT1",
-    ]
-
-
-def test_api_key_wins_over_the_auth_token() -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"flows": [], "meta": {"next_page_url": None}})
-
-    http = make_http(account_sid="AC1", auth_token="tok", api_key_sid="SK1",
-                     api_key_secret="sec", transport=httpx.MockTransport(handler))
-    TwilioClient(http, "v2").flows()
-    assert seen[0].headers["Authorization"] == httpx.BasicAuth("SK1", "sec")._auth_header
-
-
-def test_missing_credentials_name_the_settings() -> None:
-    with pytest.raises(ValueError, match=r"set sources\.twilio_studio\.account_sid and auth_token"):
-        make_http(account_sid="AC1")
 
 
 def test_first_sync_starts_at_the_initial_date() -> None:

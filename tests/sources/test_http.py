@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sources.http import ApiError, AuthError, HttpClient, NotFoundError
+from sources.errors import ApiError, AuthError, NotFoundError, Outcome, ShapeError
+from sources.http import HttpClient, an_object, page_of
 
 SECRET = "s3cret-token-value"
 
@@ -130,3 +131,42 @@ def test_integers_beyond_64_bits_keep_their_value() -> None:
     client, sleeps = make(handler)
     assert client.get_json("/big") == {"n": 123456789012345678901234567890, "s": "café"}
     assert len(seen) == 1 and sleeps == []
+
+
+MAINTENANCE = httpx.Response(200, html="<html><body><h1>Down for maintenance</h1></body></html>")
+OTHER_JSON = httpx.Response(200, json={"status": "maintenance", "message": "back soon"})
+
+
+def test_a_200_that_is_not_the_apis_shape_is_retried_like_a_503() -> None:
+    handler, seen = scripted(MAINTENANCE, OTHER_JSON, httpx.Response(200, json=[1]),
+                             httpx.Response(200, json={"results": [1, 2]}))
+    client, sleeps = make(handler)
+    assert client.get_json("/list", expect=page_of("results")) == {"results": [1, 2]}
+    assert len(seen) == 4 and len(sleeps) == 3
+    assert client.retries == {"/list": 3}
+
+
+@pytest.mark.parametrize("answer,last", [
+    (MAINTENANCE, "HTTP 200 with a text/html body, not the API's JSON"),
+    (OTHER_JSON, "HTTP 200 not in the API's shape: expected a page with the list `results`, "
+                 "got an object without the list `results`"),
+])
+def test_a_wrong_shape_that_persists_is_a_shape_error_naming_the_endpoint(
+        answer: httpx.Response, last: str) -> None:
+    handler, seen = scripted(*[answer] * 3)
+    client, _ = make(handler, max_attempts=3)
+    with pytest.raises(ShapeError) as err:
+        client.get_json("/v2/Flows/FW1/Executions", endpoint="/v2/Flows/{FlowSid}/Executions",
+                        expect=page_of("results"))
+    assert len(seen) == 3
+    assert str(err.value) == (f"Example: GET /v2/Flows/{{FlowSid}}/Executions failed after 3 "
+                              f"attempts; last: {last}")
+    assert err.value.endpoint == "/v2/Flows/{FlowSid}/Executions"
+    assert err.value.outcome is Outcome.FAILED  # the API's fault: exit 1, not configuration
+
+
+def test_a_single_resource_must_be_an_object() -> None:
+    handler, _ = scripted(*[httpx.Response(200, json=["x"])] * 2)
+    client, _ = make(handler, max_attempts=2)
+    with pytest.raises(ShapeError, match="expected an object, got a JSON list"):
+        client.get_json("/thing", expect=an_object)

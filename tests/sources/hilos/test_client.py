@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from sources.hilos import make_http
-from sources.hilos.client import HilosClient, Window, detail_as_list_row
+from sources.hilos.client import HilosClient, detail_as_list_row
+from sources.hilos.cursor import Order, Window
 from sources.hilos.settings import CONTACT_STATUSES, CONTACTS_PATH
 from sources.records import Quarantine, check_records
 
@@ -77,8 +78,8 @@ def test_pages_are_requested_by_number_on_the_base_url_never_the_next_link() -> 
 
 def test_verified_newest_first_stops_at_the_window_start() -> None:
     client, seen = client_for(NEWEST_FIRST)
-    state = {"order_verified": True}
-    window = Window(datetime(2026, 11, 1, 14, tzinfo=UTC), state, "contacts")
+    order = Order(verified=True)
+    window = Window(datetime(2026, 11, 1, 14, tzinfo=UTC), order, "contacts")
     ids = read(client, window, page_size=5)
     # rows from 20:00 down to 14:00 inclusive; the page holding 14:00..11:00 ends it
     assert ids == [r["id"] for r in NEWEST_FIRST[:7]]
@@ -87,25 +88,25 @@ def test_verified_newest_first_stops_at_the_window_start() -> None:
 
 def test_without_evidence_of_order_nothing_stops_early_until_the_pages_show_it() -> None:
     client, seen = client_for(NEWEST_FIRST)
-    state: dict = {}
-    window = Window(datetime(2026, 11, 1, 14, tzinfo=UTC), state, "contacts")
+    order = Order()
+    window = Window(datetime(2026, 11, 1, 14, tzinfo=UTC), order, "contacts")
     read(client, window, page_size=5)
     # page 1 already shows strictly decreasing times, which is enough evidence
-    assert state["order_verified"] is True
+    assert order.verified is True
     assert len(seen) == 2
 
 
 def test_oldest_first_pages_are_read_to_the_end_with_one_warning(
         caplog: pytest.LogCaptureFixture) -> None:
     client, seen = client_for(NEWEST_FIRST[::-1])
-    state = {"order_verified": True}
-    window = Window(datetime(2026, 11, 1, 14, tzinfo=UTC), state, "contacts")
+    order = Order(verified=True)
+    window = Window(datetime(2026, 11, 1, 14, tzinfo=UTC), order, "contacts")
     with caplog.at_level(logging.WARNING, logger="flowsync.hilos"):
         ids = read(client, window, page_size=5)
         window.finish(read_all=True)
     assert len(seen) == 4
     assert sorted(ids) == sorted(r["id"] for r in NEWEST_FIRST[:7])
-    assert state["unordered"] is True
+    assert order.unordered is True
     warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["Hilos contacts: rows are not newest-first; reading every page instead "
                         "of stopping early"]
@@ -113,11 +114,11 @@ def test_oldest_first_pages_are_read_to_the_end_with_one_warning(
 
 def test_a_later_ordered_full_read_clears_the_unordered_verdict() -> None:
     client, _ = client_for(NEWEST_FIRST)
-    state = {"order_verified": True, "unordered": True}
-    window = Window(datetime(2026, 11, 1, 14, tzinfo=UTC), state, "contacts")
+    order = Order(verified=True, unordered=True)
+    window = Window(datetime(2026, 11, 1, 14, tzinfo=UTC), order, "contacts")
     read(client, window, page_size=5)
     window.finish(read_all=True)
-    assert state["unordered"] is False
+    assert order.unordered is False
 
 
 def test_ties_at_the_window_start_and_across_a_page_boundary_are_all_kept() -> None:
@@ -125,7 +126,7 @@ def test_ties_at_the_window_start_and_across_a_page_boundary_are_all_kept() -> N
     rows = [row(1, ts(14)), row(2, ts(13))] + [row(10 + i, ts(12)) for i in range(5)] + \
         [row(20, ts(11)), row(21, ts(10))]
     client, seen = client_for(rows)
-    window = Window(datetime(2026, 11, 1, 12, tzinfo=UTC), {"order_verified": True}, "contacts")
+    window = Window(datetime(2026, 11, 1, 12, tzinfo=UTC), Order(verified=True), "contacts")
     ids = read(client, window, page_size=4)
     assert ids == [r["id"] for r in rows[:7]]
     assert len(seen) == 2
@@ -134,7 +135,7 @@ def test_ties_at_the_window_start_and_across_a_page_boundary_are_all_kept() -> N
 def test_rows_repeated_by_a_shift_between_pages_are_dropped_once() -> None:
     rows = NEWEST_FIRST[:10]
     pages = [rows[0:4], rows[2:6], rows[6:10]]  # two new rows arrived after page 1
-    window = Window(None, {}, "contacts")
+    window = Window(None, Order(), "contacts")
     kept: list[str] = []
     for page in pages:
         parsed, _ = check_records(page, Quarantine("Hilos", "t"), key="id", cursor="created_on",
@@ -149,7 +150,7 @@ def test_rows_pushed_more_than_a_page_down_are_dropped_once_using_the_list_count
     rows = NEWEST_FIRST[:16]
     # page 1 read while the list held rows[6:16]; then six runs arrived on top
     pages = [(rows[6:10], 10), (rows[4:8], 16), (rows[8:12], 16), (rows[12:16], 16)]
-    window = Window(None, {}, "contacts")
+    window = Window(None, Order(), "contacts")
     kept: list[str] = []
     for page, count in pages:
         parsed, _ = check_records(page, Quarantine("Hilos", "t"), key="id", cursor="created_on",

@@ -1,0 +1,130 @@
+"""What the commands do, below the command line: run the configured sources one after
+another, rebuild the analytics, print progress and a summary, and decide the exit code.
+
+Exit codes: 0 success; 1 a load, an API or the destination failed (the next run catches
+up); 2 usage or configuration (nothing configured, credentials rejected, destination
+unreachable); 3 another run holds a pipeline.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+
+from sources.errors import ConfigError, Outcome
+
+from . import config
+from .destinations import Destination, make_destination
+from .progress import Progress
+from .runner import SourceRun, run_source
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1
+    CONFIG = 2
+    BUSY = 3
+
+
+@dataclass
+class Selection:
+    """The sources a run was asked for, or why there are none."""
+
+    sources: list[str]
+    problem: str | None = None
+
+
+def select_sources(wanted: str) -> Selection:
+    """`all` (every configured source) or one source, which must be configured."""
+    configured = config.configured_sources()
+    if wanted == "all":
+        if not configured:
+            return Selection([], config.NOTHING_CONFIGURED)
+        return Selection([s for s in config.SOURCES if s in configured])
+    if wanted not in configured:
+        return Selection([], f"{wanted} is not configured: set {config.SOURCE_HINTS[wanted]}")
+    return Selection([wanted])
+
+
+def exit_code(results: list[SourceRun]) -> Exit:
+    """Busy only when every failure was; configuration only when every failure was."""
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return Exit.OK
+    if all(r.outcome is Outcome.BUSY for r in failed):
+        return Exit.BUSY
+    if all(r.outcome is Outcome.CONFIG for r in failed):
+        return Exit.CONFIG
+    return Exit.FAILED
+
+
+def print_result(r: SourceRun) -> None:
+    status = "ok" if r.ok else "FAILED"
+    tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "none"
+    print(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
+          f"rows fetched: {tables}")
+
+
+def transform(destination: Destination) -> Exit:
+    """Rebuilds the analytics tables and prints what they hold."""
+    from transforms.runner import CheckFailedError, Warehouse, build
+
+    t0 = time.perf_counter()
+    try:
+        timeout_events, failure_events = config.event_lists()
+        wh = Warehouse.connect(destination.kind, destination.target)
+        try:
+            results = build(wh, timeout_events, failure_events)
+        finally:
+            wh.close()
+    except ConfigError as exc:
+        print(f"flowsync: transform: {exc}", file=sys.stderr)
+        return Exit.CONFIG
+    except CheckFailedError as exc:
+        print(f"flowsync: transform: {exc}; the previous tables are kept", file=sys.stderr)
+        return Exit.FAILED
+    except Exception as exc:  # the database's own error, in one line
+        print(f"flowsync: transform failed: {type(exc).__name__}: "
+              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", file=sys.stderr)
+        return Exit.FAILED
+    marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if not r.name.startswith(
+        ("stg_", "twilio_last")))
+    print(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
+    return Exit.OK
+
+
+def destination_or_exit(kind: str, duckdb_path: str | None = None) -> Destination | Exit:
+    try:
+        return make_destination(kind, duckdb_path)
+    except ConfigError as exc:
+        print(f"flowsync: {kind}: {exc}", file=sys.stderr)
+        return Exit.CONFIG
+
+
+def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | None = None,
+                analytics: bool = False) -> tuple[Exit, list[SourceRun]]:
+    """Runs the sources one after another, then (optionally) the analytics.
+
+    Returns the exit code and what each source did.
+    """
+    destination = destination_or_exit(destination_kind, duckdb_path)
+    if isinstance(destination, Exit):
+        return destination, []
+    print(f"flowsync: loading {', '.join(sources)} into {destination.label}")
+    progress = Progress()
+    results = []
+    for source in sources:
+        result = run_source(source, destination, progress)
+        progress.done()
+        print_result(result)
+        if result.error:
+            print(f"flowsync: {source}: {result.error}", file=sys.stderr)
+        results.append(result)
+    # the analytics are rebuilt from whatever loaded, even when a source failed
+    if analytics and any(r.loaded for r in results):
+        code = transform(destination)
+        if code != Exit.OK:
+            return code, results
+    return exit_code(results), results

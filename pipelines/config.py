@@ -1,0 +1,118 @@
+"""Every setting flowsync reads: its key, default, whether it is secret, and what to set
+when something is missing. dlt's providers resolve them (`.dlt/config.toml`,
+`.dlt/secrets.toml`, env vars such as `SOURCES__HILOS__API_TOKEN`).
+
+The source settings that dlt injects into the source functions (`page_size`,
+`lookback_days`, `initial_date`, `api_version`, `flow_sids`, `max_workers`) are listed
+here with the defaults the sources declare, so this table is the one place to look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import dlt
+
+from sources.errors import ConfigError
+from sources.hilos import settings as hilos
+from sources.twilio_studio import settings as twilio
+from transforms.runner import DEFAULT_FAILURE_EVENTS, DEFAULT_TIMEOUT_EVENTS
+
+SOURCES = ("hilos", "twilio_studio")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any = None
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return self.key.upper().replace(".", "__")
+
+
+H, T = "sources.hilos.", "sources.twilio_studio."
+SETTINGS = {s.key: s for s in (
+    Setting(H + "api_token", secret=True),
+    Setting(H + "base_url", hilos.DEFAULT_BASE_URL),
+    Setting(H + "page_size", hilos.DEFAULT_PAGE_SIZE),
+    Setting(H + "lookback_days", hilos.DEFAULT_LOOKBACK_DAYS),
+    Setting(H + "initial_date"),
+    Setting(T + "account_sid"),
+    Setting(T + "auth_token", secret=True),
+    Setting(T + "api_key_sid"),
+    Setting(T + "api_key_secret", secret=True),
+    Setting(T + "base_url", twilio.DEFAULT_BASE_URL),
+    Setting(T + "api_version", "v2"),
+    Setting(T + "flow_sids"),
+    Setting(T + "initial_date"),
+    Setting(T + "max_workers", twilio.DEFAULT_MAX_WORKERS),
+    Setting(T + "timeout_events", list(DEFAULT_TIMEOUT_EVENTS)),
+    Setting(T + "failure_events", list(DEFAULT_FAILURE_EVENTS)),
+    Setting("destination.duckdb.credentials", "flowsync.duckdb"),
+    # DuckDB's own default is 80% of RAM, and it caches what a load writes up to that: a
+    # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).
+    Setting("destination.duckdb.memory_limit", "256MB"),
+    Setting("destination.postgres.credentials", secret=True),
+)}
+
+# what to set when a source is not configured
+SOURCE_HINTS = {
+    "hilos": "sources.hilos.api_token",
+    "twilio_studio": "sources.twilio_studio.account_sid + auth_token (or api_key_sid + "
+                     "api_key_secret)",
+}
+NOTHING_CONFIGURED = ("no source is configured: set sources.hilos.api_token and/or "
+                      "sources.twilio_studio credentials (.dlt/secrets.toml or SOURCES__... env "
+                      "vars; see .dlt/example.secrets.toml)")
+
+
+def get(key: str) -> Any:
+    """The setting's value: its env var, then dlt's config or secrets, then the default."""
+    setting = SETTINGS[key]
+    value = os.environ.get(setting.env)
+    if value is None:
+        value = (dlt.secrets if setting.secret else dlt.config).get(key)
+    return setting.default if value is None or value == "" else value
+
+
+def get_int(key: str, minimum: int = 0) -> int:
+    value = get(key)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, not {number}")
+    return number
+
+
+def configured_sources() -> list[str]:
+    """The sources whose credentials are set, in run order."""
+    out = []
+    if get(H + "api_token"):
+        out.append("hilos")
+    if (get(T + "account_sid") and get(T + "auth_token")) or (
+            get(T + "api_key_sid") and get(T + "api_key_secret")):
+        out.append("twilio_studio")
+    return out
+
+
+def event_lists() -> tuple[list[str], list[str]]:
+    """The Twilio outcome events: sources.twilio_studio.timeout_events / failure_events."""
+    lists = []
+    for name in ("timeout_events", "failure_events"):
+        value = get(T + name)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip().startswith("[") else [value]
+            except json.JSONDecodeError:
+                value = None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"sources.twilio_studio.{name} must be a list of event names")
+        lists.append(value)
+    return lists[0], lists[1]

@@ -1,0 +1,62 @@
+"""What can go wrong, and the outcome each kind of failure means for a run.
+
+Every error flowsync raises on purpose is a `FlowsyncError` and carries its `outcome`,
+decided here where the kind of failure is defined: the runner reads the outcome off the
+error instead of guessing it later from exception types or message text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class Outcome(StrEnum):
+    """How one source's run ended, worst last (see `worst`)."""
+
+    OK = "ok"
+    FAILED = "failed"  # the API, the network or the destination failed; a later run catches up
+    CONFIG = "config"  # the user must fix a setting (credentials, destination, a value)
+    BUSY = "busy"  # another flowsync run holds what this run needs
+
+
+class FlowsyncError(Exception):
+    """An error flowsync understands; its message is for the user and holds no secret."""
+
+    outcome: ClassVar[Outcome] = Outcome.FAILED
+
+
+class ConfigError(FlowsyncError, ValueError):
+    """A problem the user fixes in configuration; the message says what and where."""
+
+    outcome = Outcome.CONFIG
+
+
+class BusyError(FlowsyncError):
+    """Another flowsync run holds the pipeline."""
+
+    outcome = Outcome.BUSY
+
+
+class ApiError(FlowsyncError):
+    """A request failed for good. The message names the service, endpoint and status."""
+
+    def __init__(self, message: str, *, endpoint: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.status = status
+
+
+class AuthError(ApiError):
+    """The API rejected the credentials (401/403): a setting to fix."""
+
+    outcome = Outcome.CONFIG
+
+
+class NotFoundError(ApiError):
+    """The API answered 404."""
+
+
+class ShapeError(ApiError):
+    """The API kept answering 200 with a body that is not its shape (an HTML maintenance
+    page, JSON without the list key): a fault of the API, retried, then this."""

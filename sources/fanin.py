@@ -1,0 +1,119 @@
+"""Threads that feed one consumer: the sources' only concurrency.
+
+A dlt resource is a generator running in one thread, while the APIs answer in another
+process: the waiting is done in worker threads that hand their results to the resource
+through a bounded queue. `fan_in` runs tasks that each emit messages (typed values of the
+caller's choosing); `prefetch` reads one iterator ahead of its consumer.
+
+Either way: an exception escaping a task is raised in the consumer, after the messages
+emitted before it; when the consumer stops early (or fails), every task stops at its next
+`emit`, and the queue never holds more than `depth` messages, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+Emit = Callable[[T], None]
+Task = Callable[[Emit[T]], None]
+
+
+class StoppedError(Exception):
+    """Raised inside a task's `emit` once the consumer has gone; the task should end."""
+
+
+@dataclass(frozen=True)
+class _Finished:
+    pass
+
+
+@dataclass(frozen=True)
+class _Raised:
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class _Message(Generic[T]):
+    value: T
+
+
+def fan_in(tasks: Iterable[Task[T]], workers: int, depth: int,
+           name: str = "flowsync-worker") -> Iterator[T]:
+    """Yields what the tasks emit, in the order it arrives, running `workers` at a time."""
+    handoff: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    todo = iter(tasks)
+    todo_lock = threading.Lock()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise StoppedError
+
+    def emit(value: T) -> None:
+        put(_Message(value))
+
+    def work() -> None:
+        while not stop.is_set():
+            with todo_lock:
+                task = next(todo, None)
+            if task is None:
+                break
+            try:
+                task(emit)
+            except StoppedError:
+                return
+            except BaseException as exc:  # handed to the consumer, which raises it
+                with contextlib.suppress(StoppedError):
+                    put(_Raised(exc))
+                return
+        with contextlib.suppress(StoppedError):
+            put(_Finished())
+
+    threads = [threading.Thread(target=work, daemon=True,
+                                name=name if workers == 1 else f"{name}-{i}")
+               for i in range(max(1, workers))]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = handoff.get()
+            if isinstance(item, _Message):
+                yield item.value
+            elif isinstance(item, _Raised):
+                raise item.error
+            else:
+                running -= 1
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def prefetch(items: Iterator[T], depth: int = 1, name: str = "flowsync-prefetch") -> Iterator[T]:
+    """Yields what `items` yields, produced in a thread up to `depth` items ahead.
+
+    When the consumer stops early the iterator is closed in the producer's thread.
+    """
+
+    def produce(emit: Emit[T]) -> None:
+        try:
+            for item in items:
+                emit(item)
+        finally:
+            if isinstance(items, Generator):
+                items.close()
+
+    return fan_in([produce], workers=1, depth=depth, name=name)

@@ -1,0 +1,89 @@
+"""What the tests expect: the simulator's own records as the rows a load must hold, the
+columns they are compared on, and the secrets that must never leak."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from simulator import Simulator
+from simulator.world import TWILIO_RETENTION_SECONDS
+
+
+def utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def ts(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text).astimezone(UTC) if text else None
+
+
+HILOS_TOKEN = "tok-hilos-test-7f3a9c"
+CONTACT_COLUMNS = "id, status, created_on, is_test, flow, flow_version, flow_name, contact__phone"
+HILOS_EXECUTION_COLUMNS = ("id, status, created_on, num_contacts, running, completed, canceled, "
+                           "failed, expired, avg_completion_time, flow_version")
+
+
+TWILIO_SECRET = "tw-secret-0a1b2c3d4e"
+EXEC_COLUMNS = "sid, flow_sid, status, date_created, date_updated, contact_channel_address"
+STEP_COLUMNS = "sid, execution_sid, flow_sid, name, transitioned_from, transitioned_to, date_created"
+
+
+def contact_truth(sim: Simulator) -> list[tuple]:
+    out = []
+    for run in sim.world.hilos_runs:
+        j = sim.hilos.contact_run_json(run)
+        out.append((j["id"], j["status"], ts(j["created_on"]), j["is_test"], j["flow"],
+                    j["flow_version"], j["flow_name"], j["contact"]["phone"]))
+    return sorted(out)
+
+
+def hilos_execution_truth(sim: Simulator) -> list[tuple]:
+    out = []
+    for b in sim.world.hilos_batches:
+        j = sim.hilos.flow_execution_json(b)
+        out.append((j["id"], j["status"], ts(j["created_on"]), j["num_contacts"], j["running"],
+                    j["completed"], j["canceled"], j["failed"], j["expired"],
+                    j["avg_completion_time"], j["flow_version"]))
+    return sorted(out)
+
+
+def visible_floor(sim: Simulator) -> int:
+    return sim.world.now - TWILIO_RETENTION_SECONDS
+
+
+def execution_truth(sim: Simulator, since: int, version: str = "v2") -> list[tuple]:
+    """Every execution created since `since` (the first sync's retention floor), as now."""
+    out = []
+    for flow in sim.world.live_twilio_flows():
+        for e in flow.executions:
+            if e.date_created >= since:
+                j = sim.twilio.execution_json(sim.base_url, version, e)
+                out.append((j["sid"], j["flow_sid"], j["status"], ts(j["date_created"]),
+                            ts(j["date_updated"]), j["contact_channel_address"]))
+    return sorted(out)
+
+
+def step_truth(sim: Simulator, since: int) -> list[tuple]:
+    now = sim.world.now
+    out = []
+    for flow in sim.world.live_twilio_flows():
+        for e in flow.executions:
+            if e.date_created >= since and e.status(now) == "ended":
+                for sid, t, name, frm, to, _ in e.steps(now):
+                    out.append((sid, e.sid, flow.sid, name, frm, to,
+                                ts(sim.twilio.step_json("", "v2", e, (sid, t, name, frm, to, _))
+                                   ["date_created"])))
+    return sorted(out)
+
+
+def ended_sids(sim: Simulator, since: int) -> set[str]:
+    now = sim.world.now
+    return {e.sid for f in sim.world.live_twilio_flows() for e in f.executions
+            if e.date_created >= since and e.status(now) == "ended"}
+
+
+HILOS_CONTACTS = f"select {CONTACT_COLUMNS} from hilos.flow_execution_contacts order by id"
+HILOS_EXECUTIONS = f"select {HILOS_EXECUTION_COLUMNS} from hilos.flow_executions order by id"
+TWILIO_EXECUTIONS = f"select {EXEC_COLUMNS} from twilio_studio.executions order by sid"
+TWILIO_STEPS = f"select {STEP_COLUMNS} from twilio_studio.execution_steps order by sid"

@@ -1,0 +1,82 @@
+"""The house rules that keep the code navigable: imports run one way (cli -> app -> runner
+-> sources/transforms -> http), no import circle, and no module over 300 lines."""
+
+from __future__ import annotations
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("pipelines", "sources", "transforms")
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def imports(name: str, path: Path) -> list[tuple[str, bool]]:
+    """(imported module, imported at module level) for every import in the file."""
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    top_level = {id(n) for n in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(a.name, id(node) in top_level) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            # `from . import config` imports pipelines.config; internal() trims the rest
+            found += [(f"{base}.{a.name}", id(node) in top_level) for a in node.names]
+    return found
+
+
+def internal(target: str, known: dict[str, Path]) -> str | None:
+    while target and target not in known:
+        target = target.rpartition(".")[0]
+    return target or None
+
+
+def test_there_is_no_import_circle() -> None:
+    known = modules()
+    graph = {name: {t for imp, _ in imports(name, path)
+                    if (t := internal(imp, known)) and t != name and not name.startswith(t + ".")}
+             for name, path in known.items()}
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise AssertionError(f"import circle: {' -> '.join(exc.args[1])}") from None
+
+
+def test_imports_run_one_way() -> None:
+    for name, path in modules().items():
+        targets = imports(name, path)
+        layer = name.split(".")[0]
+        for target, top in targets:
+            if layer in ("sources", "transforms"):
+                assert not target.startswith("pipelines"), f"{name} imports {target}"
+                assert not target.startswith("simulator"), f"{name} imports {target}"
+                other = "transforms" if layer == "sources" else "sources"
+                assert not target.startswith(other), f"{name} imports {target}"
+            if name == "pipelines.cli" and target.startswith("simulator"):
+                assert not top, "the CLI imports the simulator only inside its commands"
+            if name.startswith("pipelines.") and name not in ("pipelines.cli", "pipelines.demo"):
+                assert not target.startswith("simulator"), f"{name} imports {target}"
+                assert target not in ("pipelines.cli", "pipelines.demo"), f"{name} imports {target}"
+    # the bottom of the ladder imports nothing of the project
+    assert [t for t, _ in imports("sources.errors", ROOT / "sources/errors.py")
+            if t.startswith(PACKAGES)] == []
+
+
+def test_no_module_is_over_300_lines() -> None:
+    long = {name: n for name, path in modules().items()
+            if (n := len(path.read_text().splitlines())) > 300}
+    assert long == {}
