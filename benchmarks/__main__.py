@@ -27,23 +27,14 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
 
+from benchmarks.common import serve_simulator
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTENDERS = ("floor", "peer", "flowsync")  # flowsync last: its incremental runs follow
-
-
-def _serve(config: dict, ready: Connection) -> None:
-    """The simulator's process: builds the world, hands back its URL, serves until killed."""
-    from simulator import SimConfig, Simulator
-
-    sim = Simulator(SimConfig(**config), port=0)
-    ready.send(sim.base_url)
-    ready.close()
-    sim.serve_forever()
 
 
 class Sim:
@@ -57,7 +48,7 @@ class Sim:
         config = dict(seed=1, history_days=history_days, **counts)
         receive, send = multiprocessing.Pipe(duplex=False)
         self.proc = multiprocessing.get_context("spawn").Process(
-            target=_serve, args=(config, send), daemon=True)
+            target=serve_simulator, args=(config, send), daemon=True)
         self.proc.start()
         send.close()
         try:

@@ -1,8 +1,9 @@
-"""What the benchmark scripts share: a timed sync against the simulator."""
+"""What the benchmark scripts share: the simulator in a process of its own, a timed sync."""
 
 from __future__ import annotations
 
 import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 import dlt
@@ -22,3 +23,13 @@ def timed_sync(pipeline: dlt.Pipeline, source: Any, sim: Simulator, label: str,
     detail = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(stats.items()))
     print(f"{label:<34} {sum(stats.values()):>6} requests  {wall:>7.2f} s   ({detail})", flush=True)
     return sum(stats.values()), wall
+
+
+def serve_simulator(config: dict, ready: Connection) -> None:
+    """The simulator's process: builds the world, hands back its URL, serves until killed."""
+    from simulator import SimConfig
+
+    sim = Simulator(SimConfig(**config), port=0)
+    ready.send(sim.base_url)
+    ready.close()
+    sim.serve_forever()
