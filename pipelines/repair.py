@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -32,3 +34,87 @@ def drop_extracted_copies_of_normalized(pipeline: dlt.Pipeline) -> None:
                      "copy is removed", pipeline.pipeline_name, package.name)
             shutil.rmtree(package)
             shutil.rmtree(root / "load" / "new" / package.name, ignore_errors=True)
+
+
+JOB_FORMATS = ("parquet", "csv", "insert_values", "jsonl")
+
+
+def redo_interrupted_jobs(pipeline: dlt.Pipeline) -> list[str]:
+    """Makes a resumed load write each table's rows exactly once; returns the tables redone.
+
+    dlt 1.31 resumes a killed load by running its started jobs again unless a job had
+    recorded that it committed. A kill after a job's rows reached the database and before
+    that record writes them a second time: a merge table's rows are staged twice, and the
+    merge (told that the sources yield each key once, to spare memory) keeps both copies;
+    an appended table (dlt's `_dlt_pipeline_state`) gets its rows twice, which on Postgres
+    breaks a unique constraint and fails every later run. So, for every table of a pending
+    package with such a job, what the package wrote to it is removed first (the staging
+    table is emptied; appended rows are deleted by their `_dlt_load_id`) and all of the
+    table's files are queued again. Pinned by tests/pipelines/test_kills.py, which kills
+    right after a file committed.
+    """
+    root = Path(pipeline.working_dir) / "load" / "normalized"
+    if not root.is_dir():
+        return []
+    redone: list[str] = []
+    for package in sorted(p for p in root.iterdir() if p.is_dir()):
+        tables = _tables_to_redo(package)
+        if not tables:
+            continue
+        _remove_written_rows(pipeline, package.name, tables)
+        for job in _jobs(package, ("started_jobs", "completed_jobs")):
+            if _table(job) in tables and _format(job) in JOB_FORMATS:
+                (package / ".pending_transitions" / job.name).unlink(missing_ok=True)
+                job.rename(package / "new_jobs" / job.name)
+        log.warning("%s: a load was interrupted while writing %s; written again so each row "
+                    "is loaded once", pipeline.pipeline_name, ", ".join(sorted(tables)))
+        redone.extend(sorted(tables))
+    return redone
+
+
+def _jobs(package: Path, states: tuple[str, ...]) -> list[Path]:
+    return [job for state in states if (package / state).is_dir()
+            for job in sorted((package / state).iterdir()) if job.is_file()]
+
+
+def _table(job: Path) -> str:
+    return job.name.split(".")[0]
+
+
+def _format(job: Path) -> str:
+    parts = job.name.split(".")
+    return parts[3] if len(parts) > 3 else ""
+
+
+def _tables_to_redo(package: Path) -> dict[str, bool]:
+    """{table: whether it loads through staging} for the tables with a started file job
+    that never recorded its outcome."""
+    schema_file = package / "schema.json"
+    if not schema_file.is_file():
+        return {}
+    tables = json.loads(schema_file.read_text()).get("tables", {})
+    recorded = {p.name for p in (package / ".pending_transitions").glob("*")}
+    out = {}
+    for job in _jobs(package, ("started_jobs",)):
+        table = tables.get(_table(job), {})
+        staged = table.get("write_disposition") == "merge"
+        # rows appended without a load id cannot be told apart: dlt's own resume then
+        if _format(job) in JOB_FORMATS and job.name not in recorded and (
+                staged or "_dlt_load_id" in table.get("columns", {})):
+            out[_table(job)] = staged
+    return out
+
+
+def _remove_written_rows(pipeline: dlt.Pipeline, load_id: str, tables: dict[str, bool]) -> None:
+    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+    with pipeline.destination_client() as client:
+        for table, staged in tables.items():
+            scope = client.with_staging_dataset() if staged else contextlib.nullcontext()  # type: ignore[attr-defined]
+            with scope:
+                sql = client.sql_client  # type: ignore[attr-defined]
+                name = sql.make_qualified_table_name(table)
+                # a table never created holds nothing to write twice
+                with contextlib.suppress(DatabaseUndefinedRelation):
+                    sql.execute_sql(f"DELETE FROM {name}" if staged else
+                                    f"DELETE FROM {name} WHERE _dlt_load_id = '{load_id}'")

@@ -31,7 +31,7 @@ from . import config
 from .destinations import DATASETS, Destination
 from .lock import pipeline_lock
 from .progress import OnProgress, RowCounter, ticker
-from .repair import drop_extracted_copies_of_normalized
+from .repair import drop_extracted_copies_of_normalized, redo_interrupted_jobs
 
 log = logging.getLogger("flowsync")
 
@@ -111,6 +111,7 @@ def run_source(source: str, destination: Destination,
                 log.warning("%s: completing the load an interrupted run left pending", source)
                 drop_extracted_copies_of_normalized(pipeline)
                 pipeline.normalize()
+                redo_interrupted_jobs(pipeline)
                 pipeline.load()
             data, http = build_source(source)
             with ticker(source, http, counter, t0, on_progress):

@@ -1,0 +1,70 @@
+"""`flowsync` with a SIGKILL at an exact point, for tests.
+
+    python -m tests.killpoint POINT N -- run --source hilos ...
+
+The process kills itself right after the Nth time it passes POINT:
+
+- `request`: an API answer was received (and parsed);
+- `normalized`: dlt's normalize step committed its package (nothing loaded yet);
+- `staged`: a file was copied into a table (parquet on DuckDB, COPY on Postgres) and
+  committed, before dlt recorded the job as done: where a kill inside the load step hurts
+  most, since the job runs again;
+- `sql`: an SQL job (the merge from the staging dataset) committed, before dlt recorded it;
+- `model`: an analytics table was rebuilt.
+
+A kill by timing hits such a point only now and then; this hits it every time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+from dlt.destinations.impl.postgres.postgres import PostgresCsvCopyJob
+from dlt.destinations.job_client_impl import SqlLoadJob
+from dlt.pipeline.pipeline import Pipeline
+
+import transforms.runner
+from pipelines.cli import main
+from sources.http import HttpClient
+
+POINTS: dict[str, list[tuple[Any, str]]] = {
+    "request": [(HttpClient, "get_json")],
+    "normalized": [(Pipeline, "normalize")],
+    "staged": [(DuckDbCopyJob, "run"), (PostgresCsvCopyJob, "run")],
+    "sql": [(SqlLoadJob, "run")],
+    "model": [(transforms.runner, "check")],
+}
+
+
+def arm(point: str, nth: int) -> None:
+    count = 0
+    lock = threading.Lock()
+
+    def wrap(original: Callable) -> Callable:
+        def after(*args: Any, **kwargs: Any) -> Any:
+            nonlocal count
+            result = original(*args, **kwargs)
+            with lock:
+                count += 1
+                if count == nth:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        return after
+
+    for owner, name in POINTS[point]:
+        setattr(owner, name, wrap(getattr(owner, name)))
+
+
+if __name__ == "__main__":
+    point, nth, sep, *args = sys.argv[1:]
+    if sep != "--" or point not in POINTS:
+        sys.exit(f"usage: python -m tests.killpoint {{{','.join(POINTS)}}} N -- FLOWSYNC-ARGS")
+    arm(point, int(nth))
+    sys.exit(main(args))
