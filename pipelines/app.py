@@ -3,15 +3,24 @@ another, rebuild the analytics, print progress and a summary, and decide the exi
 
 Exit codes: 0 success; 1 a load, an API or the destination failed (the next run catches
 up); 2 usage or configuration (nothing configured, credentials rejected, destination
-unreachable); 3 another run holds a pipeline.
+unreachable); 3 another run holds a pipeline; 130/143 stopped by SIGINT/SIGTERM.
+
+SIGINT and SIGTERM stop the whole command (`stoppable`): the source running stops at its
+next step (no new request starts), the remaining sources and the analytics rebuild are
+skipped, and one line says what was kept.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
+
+from dlt.common.runtime import signals
 
 from sources.errors import ConfigError, Outcome
 
@@ -19,6 +28,7 @@ from . import config
 from .destinations import Destination, make_destination
 from .progress import Progress
 from .runner import SourceRun, run_source
+from .watchdog import watched
 
 
 class Exit(IntEnum):
@@ -26,6 +36,25 @@ class Exit(IntEnum):
     FAILED = 1
     CONFIG = 2
     BUSY = 3
+    SIGINT = 128 + signal.SIGINT
+    SIGTERM = 128 + signal.SIGTERM
+
+
+@contextmanager
+def stoppable() -> Iterator[None]:
+    """SIGINT and SIGTERM, for the whole command, set a flag that every step heeds (dlt's
+    handler, installed once here instead of around each dlt step); a second one ends the
+    process at once."""
+    with signals.intercepted_signals():
+        yield
+
+
+def stop_requested() -> Exit | None:
+    """The exit code for the signal received, if any."""
+    if not signals.was_signal_received():
+        return None
+    code = signals.exception_for_signal().signal_code  # type: ignore[attr-defined]
+    return Exit.SIGINT if code == signal.SIGINT else Exit.SIGTERM
 
 
 @dataclass
@@ -50,6 +79,9 @@ def select_sources(wanted: str) -> Selection:
 
 def exit_code(results: list[SourceRun]) -> Exit:
     """Busy only when every failure was; configuration only when every failure was."""
+    stopped = stop_requested()
+    if stopped is not None:
+        return stopped
     failed = [r for r in results if not r.ok]
     if not failed:
         return Exit.OK
@@ -61,7 +93,7 @@ def exit_code(results: list[SourceRun]) -> Exit:
 
 
 def print_result(r: SourceRun) -> None:
-    status = "ok" if r.ok else "FAILED"
+    status = "ok" if r.ok else "STOPPED" if r.outcome is Outcome.STOPPED else "FAILED"
     tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "none"
     print(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
           f"rows fetched: {tables}")
@@ -69,16 +101,21 @@ def print_result(r: SourceRun) -> None:
 
 def transform(destination: Destination) -> Exit:
     """Rebuilds the analytics tables and prints what they hold."""
-    from transforms.runner import CheckFailedError, Warehouse, build
+    from transforms.runner import BuildStoppedError, CheckFailedError, Warehouse, build
 
     t0 = time.perf_counter()
     try:
         timeout_events, failure_events = config.event_lists()
         wh = Warehouse.connect(destination.kind, destination.target)
         try:
-            results = build(wh, timeout_events, failure_events)
+            results = build(wh, timeout_events, failure_events,
+                            should_stop=signals.was_signal_received)
         finally:
             wh.close()
+    except BuildStoppedError as exc:
+        print(f"flowsync: transform: {exc}; the tables built before it are new, the "
+              "others as they were", file=sys.stderr)
+        return stop_requested() or Exit.FAILED
     except ConfigError as exc:
         print(f"flowsync: transform: {exc}", file=sys.stderr)
         return Exit.CONFIG
@@ -95,9 +132,21 @@ def transform(destination: Destination) -> Exit:
     return Exit.OK
 
 
+def transform_watched(destination: Destination) -> Exit:
+    """`flowsync transform`: the rebuild, with the destination watched for hangs."""
+    with watched(destination, hang_timeout()):
+        return transform(destination)
+
+
+def hang_timeout() -> float:
+    return float(config.get_int("destination.postgres.hang_timeout", minimum=0))
+
+
 def destination_or_exit(kind: str, duckdb_path: str | None = None) -> Destination | Exit:
     try:
-        return make_destination(kind, duckdb_path)
+        destination = make_destination(kind, duckdb_path)
+        hang_timeout()  # a bad value is a configuration error before anything runs
+        return destination
     except ConfigError as exc:
         print(f"flowsync: {kind}: {exc}", file=sys.stderr)
         return Exit.CONFIG
@@ -112,19 +161,49 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
     destination = destination_or_exit(destination_kind, duckdb_path)
     if isinstance(destination, Exit):
         return destination, []
+    with watched(destination, hang_timeout()):
+        return _run_sources(sources, destination, analytics)
+
+
+def _run_sources(sources: list[str], destination: Destination,
+                 analytics: bool) -> tuple[Exit, list[SourceRun]]:
     print(f"flowsync: loading {', '.join(sources)} into {destination.label}")
     progress = Progress()
     results = []
     for source in sources:
+        if stop_requested():
+            break
         result = run_source(source, destination, progress)
         progress.done()
         print_result(result)
-        if result.error:
+        if result.error and result.outcome is not Outcome.STOPPED:
             print(f"flowsync: {source}: {result.error}", file=sys.stderr)
         results.append(result)
+    stopped = stop_requested()
+    if stopped is not None:
+        print(f"flowsync: stopped by {stopped.name}: {stop_summary(sources, results, analytics)}",
+              file=sys.stderr)
+        return stopped, results
     # the analytics are rebuilt from whatever loaded, even when a source failed
     if analytics and any(r.loaded for r in results):
         code = transform(destination)
         if code != Exit.OK:
             return code, results
     return exit_code(results), results
+
+
+def stop_summary(sources: list[str], results: list[SourceRun], analytics: bool) -> str:
+    """What a stopped run kept, in one line."""
+    parts = []
+    for r in results:
+        if r.outcome is Outcome.STOPPED:
+            parts.append(f"{r.source} {r.error}")
+        else:
+            parts.append(f"{r.source} {'loaded' if r.loaded else 'failed'}")
+    done = {r.source for r in results}
+    skipped = [s for s in sources if s not in done]
+    if skipped:
+        parts.append(f"{', '.join(skipped)} not started")
+    if analytics:
+        parts.append("analytics not rebuilt")
+    return "; ".join(parts)

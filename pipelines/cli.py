@@ -13,7 +13,14 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
-from .app import Exit, destination_or_exit, run_sources, select_sources, transform
+from .app import (
+    Exit,
+    destination_or_exit,
+    run_sources,
+    select_sources,
+    stoppable,
+    transform_watched,
+)
 
 
 def _fault_rate(text: str) -> tuple[str, float]:
@@ -144,7 +151,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
     destination = destination_or_exit(args.destination)
     if isinstance(destination, Exit):
         return destination
-    return transform(destination)
+    return transform_watched(destination)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,7 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                else logging.WARNING)
     handlers = {"simulate": cmd_simulate, "run": cmd_run, "demo": cmd_demo,
                 "transform": cmd_transform}
-    return int(handlers[args.command](args))
+    if args.command == "simulate":  # serves until Ctrl-C, which ends it cleanly
+        return int(cmd_simulate(args))
+    with stoppable():
+        return int(handlers[args.command](args))
 
 
 if __name__ == "__main__":

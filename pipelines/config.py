@@ -58,6 +58,10 @@ SETTINGS = {s.key: s for s in (
     # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).
     Setting("destination.duckdb.memory_limit", "256MB"),
     Setting("destination.postgres.credentials", secret=True),
+    # seconds: a statement the server runs longer than this is cancelled (by the server)
+    Setting("destination.postgres.statement_timeout", 3600),
+    # seconds the server may not answer at all before the run gives up (exit 1)
+    Setting("destination.postgres.hang_timeout", 120),
 )}
 
 # what to set when a source is not configured

@@ -6,6 +6,7 @@ local state is touched.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ DATASETS = {"hilos": "hilos", "twilio_studio": "twilio_studio"}
 # measured (README): parquet loads DuckDB 3.6x faster than dlt's default insert path;
 # COPY (csv) edges out inserts on Postgres
 LOADER_FORMAT = {"duckdb": "parquet", "postgres": "csv"}
+CONNECT_TIMEOUT = 15  # seconds, as dlt's own Postgres connections
 
 
 @dataclass
@@ -69,8 +71,9 @@ def postgres_destination() -> Destination:
     from psycopg2.extensions import parse_dsn
 
     dsn = str(dsn)
+    _bound_statements(config.get_int("destination.postgres.statement_timeout", minimum=0))
     try:
-        psycopg2.connect(dsn, connect_timeout=10).close()
+        psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT).close()
     except psycopg2.Error as exc:
         # the driver's message names host and port, never the password
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -79,6 +82,14 @@ def postgres_destination() -> Destination:
     label = (f"postgres://{parts.get('user', '')}@{parts.get('host', '')}:"
              f"{parts.get('port', 5432)}/{parts.get('dbname', '')}")
     return Destination("postgres", dlt.destinations.postgres(dsn), label, label, dsn)
+
+
+def _bound_statements(seconds: int) -> None:
+    """Every Postgres connection of this process (dlt's, the transforms') gets the
+    statement timeout, through libpq's PGOPTIONS; one the user set there wins."""
+    if seconds and "statement_timeout" not in os.environ.get("PGOPTIONS", ""):
+        os.environ["PGOPTIONS"] = (os.environ.get("PGOPTIONS", "")
+                                   + f" -c statement_timeout={seconds * 1000}").strip()
 
 
 def make_destination(kind: str, duckdb_path: str | None = None) -> Destination:

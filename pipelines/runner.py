@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.exceptions import SignalReceivedException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.errors import FlowsyncError, Outcome
@@ -48,6 +49,8 @@ class SourceRun:
     requests: int = 0
     seconds: float = 0.0
     error: str | None = None
+    # stopped by a signal: whether a load is left pending for the next run to complete
+    load_pending: bool = False
 
     @property
     def ok(self) -> bool:
@@ -103,6 +106,7 @@ def run_source(source: str, destination: Destination,
     os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
     t0 = time.perf_counter()
     http: HttpClient | None = None
+    pipeline: dlt.Pipeline | None = None
     counter = RowCounter()
     try:
         with pipeline_lock(f"flowsync_{source}"):
@@ -128,16 +132,27 @@ def run_source(source: str, destination: Destination,
         result.outcome, result.error = exc.outcome, str(exc)
     except PipelineStepFailed as exc:
         known = _flowsync_error(exc)
-        if known is not None:
+        if any(isinstance(e, SignalReceivedException) for e in _chain(exc)):
+            _stopped(result, pipeline)
+        elif known is not None:
             result.outcome, result.error = known.outcome, str(known)
         else:
             result.error = f"{exc.step} failed: {_first_line(_root(exc))}"
+    except KeyboardInterrupt:  # dlt's SignalReceivedException, or Ctrl-C outside a step
+        _stopped(result, pipeline)
     finally:
         result.seconds = time.perf_counter() - t0
         if http is not None:
             result.requests = http.request_count
             http.close()
     return result
+
+
+def _stopped(result: SourceRun, pipeline: dlt.Pipeline | None) -> None:
+    result.outcome = Outcome.STOPPED
+    result.load_pending = bool(pipeline is not None and pipeline.has_pending_data)
+    result.error = ("stopped; its load is kept and completes next run" if result.load_pending
+                    else "stopped; what it fetched is fetched again next run")
 
 
 def _extracted_rows(pipeline: dlt.Pipeline) -> dict[str, int]:

@@ -18,6 +18,7 @@ class Outcome(StrEnum):
     FAILED = "failed"  # the API, the network or the destination failed; a later run catches up
     CONFIG = "config"  # the user must fix a setting (credentials, destination, a value)
     BUSY = "busy"  # another flowsync run holds what this run needs
+    STOPPED = "stopped"  # SIGINT or SIGTERM: the run ends, what was committed is kept
 
 
 class FlowsyncError(Exception):

@@ -19,6 +19,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from dlt.common.runtime import signals
+
 T = TypeVar("T")
 
 Emit = Callable[[T], None]
@@ -98,8 +100,10 @@ def fan_in(tasks: Iterable[Task[T]], workers: int, depth: int,
                 running -= 1
     finally:
         stop.set()
+        # once SIGINT/SIGTERM came, a worker still waiting for an answer is left to the
+        # process's end (daemon threads) rather than holding the stop up
         for thread in threads:
-            thread.join()
+            thread.join(timeout=2 if signals.was_signal_received() else None)
 
 
 def prefetch(items: Iterator[T], depth: int = 1, name: str = "flowsync-prefetch") -> Iterator[T]:

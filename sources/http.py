@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from dlt.common.runtime import signals
 
 from .errors import ApiError, AuthError, NotFoundError, ShapeError
 
@@ -69,7 +70,11 @@ class HttpClient:
         retry_after_max: the longest Retry-After honoured; longer ones are capped.
         max_connections: pool size (raise it for concurrent requests).
         transport: an httpx transport, for tests (httpx.MockTransport).
-        sleep: the waiting function, for tests.
+        sleep: the waiting function, for tests; by default a wait that SIGINT or SIGTERM
+            cuts short.
+
+    Once the process has received SIGINT or SIGTERM (flowsync intercepts them for the
+    whole run), no new attempt starts: dlt's `SignalReceivedException` is raised instead.
     """
 
     def __init__(self, base_url: str, *, service: str, auth_hint: str,
@@ -78,7 +83,7 @@ class HttpClient:
                  max_attempts: int = 6, backoff_base: float = 0.5, backoff_max: float = 30.0,
                  retry_after_max: float = 300.0, max_connections: int = 10,
                  transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = signals.sleep) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")  # a programming error
         self.service = service
@@ -135,6 +140,7 @@ class HttpClient:
         wrong_shape = False
         last_status: int | None = None
         for attempt in range(1, self.max_attempts + 1):
+            signals.raise_if_signalled()
             with self._lock:
                 self.requests[name] += 1
             retry_after: float | None = None

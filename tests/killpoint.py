@@ -1,8 +1,9 @@
 """`flowsync` with a SIGKILL at an exact point, for tests.
 
-    python -m tests.killpoint POINT N -- run --source hilos ...
+    python -m tests.killpoint POINT N [SIGNAL] -- run --source hilos ...
 
-The process kills itself right after the Nth time it passes POINT:
+The process sends itself SIGNAL (default KILL; TERM and INT test clean stops) right after
+the Nth time it passes POINT:
 
 - `request`: an API answer was received (and parsed);
 - `normalized`: dlt's normalize step committed its package (nothing loaded yet);
@@ -42,7 +43,7 @@ POINTS: dict[str, list[tuple[Any, str]]] = {
 }
 
 
-def arm(point: str, nth: int) -> None:
+def arm(point: str, nth: int, sig: signal.Signals = signal.SIGKILL) -> None:
     count = 0
     lock = threading.Lock()
 
@@ -53,7 +54,7 @@ def arm(point: str, nth: int) -> None:
             with lock:
                 count += 1
                 if count == nth:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                    os.kill(os.getpid(), sig)
             return result
 
         return after
@@ -63,8 +64,10 @@ def arm(point: str, nth: int) -> None:
 
 
 if __name__ == "__main__":
-    point, nth, sep, *args = sys.argv[1:]
-    if sep != "--" or point not in POINTS:
-        sys.exit(f"usage: python -m tests.killpoint {{{','.join(POINTS)}}} N -- FLOWSYNC-ARGS")
-    arm(point, int(nth))
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    head, args = argv[:split], argv[split + 1:]
+    if len(head) not in (2, 3) or head[0] not in POINTS:
+        sys.exit(f"usage: python -m tests.killpoint {{{','.join(POINTS)}}} N [SIGNAL] -- ARGS")
+    arm(head[0], int(head[1]), signal.Signals[f"SIG{head[2] if len(head) == 3 else 'KILL'}"])
     sys.exit(main(args))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -86,6 +86,10 @@ CHECKS: dict[str, dict[str, Any]] = {
 
 class CheckFailedError(Exception):
     """A data check failed; the message names the model and the check."""
+
+
+class BuildStoppedError(Exception):
+    """The build was asked to stop; the tables built so far are swapped in, the rest kept."""
 
 
 @dataclass
@@ -253,11 +257,17 @@ def check(wh: Warehouse, model: str, table: str) -> None:
 
 def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
           failure_events: Sequence[str] = DEFAULT_FAILURE_EVENTS,
-          models: list[Model] | None = None) -> list[ModelResult]:
-    """Builds every model in order, each checked and swapped in atomically."""
+          models: list[Model] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> list[ModelResult]:
+    """Builds every model in order, each checked and swapped in atomically.
+
+    `should_stop` is asked before each model; when it says so, BuildStoppedError.
+    """
     wh.execute(f"create schema if not exists {SCHEMA}")
     results = []
     for model in models or load_models():
+        if should_stop is not None and should_stop():
+            raise BuildStoppedError(f"stopped before analytics.{model.name}")
         t0 = time.perf_counter()
         target = f"{SCHEMA}.{model.name}"
         fresh = f"{SCHEMA}.{model.name}__flowsync_new"

@@ -1,0 +1,129 @@
+"""A destination that stops answering ends the run (exit 1, naming it); the next run
+completes the pending load. The frozen server is a proxy in front of the real Postgres
+that stops passing bytes, as a stuck server or a dead network path does."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from simulator import Simulator
+from tests.conftest import POSTGRES_DSN, small_config
+from tests.expected import HILOS_CONTACTS, contact_truth, utc
+from tests.runner import FLOWSYNC, env_for, flowsync
+
+
+class FreezableProxy:
+    """Forwards loopback TCP to a port; `frozen` stops it passing bytes, connections open."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.frozen = threading.Event()
+        self.closed = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.closed.is_set():
+            if self.frozen.is_set():
+                time.sleep(0.05)  # the kernel still completes handshakes: nobody answers
+                continue
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            server = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        src.settimeout(0.1)
+        while not self.closed.is_set():
+            if self.frozen.is_set():
+                time.sleep(0.05)
+                continue
+            try:
+                data = src.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        for s in (src, dst):
+            s.close()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def database(postgres_dsn: str) -> Iterator[str]:
+    name = f"flowsync_hang_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    try:
+        yield name
+    finally:
+        admin.cursor().execute(f"drop database if exists {name} with (force)")
+        admin.close()
+
+
+@pytest.mark.postgres
+def test_a_frozen_postgres_ends_the_run_with_exit_1_and_the_next_run_completes(
+        tmp_path: Path, database: str) -> None:
+    proxy = FreezableProxy(5432)
+    dsn = f"postgresql://postgres:postgres@127.0.0.1:{proxy.port}/{database}"
+    try:
+        with Simulator(small_config(hilos_contact_runs=3000)) as sim:
+            env = env_for(sim, tmp_path, DESTINATION__POSTGRES__CREDENTIALS=dsn,
+                          DESTINATION__POSTGRES__HANG_TIMEOUT="4")
+            # slow pages: the destination freezes while hilos is still being fetched
+            sim.faults.configure(latency_ms=300)
+            proc = subprocess.Popen([FLOWSYNC, "run", "--source", "hilos", "--destination",
+                                     "postgres"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 60
+            while sim.stats()["total"] < 1:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.01)
+            proxy.frozen.set()
+            frozen_at = time.monotonic()
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 1, err
+            assert time.monotonic() - frozen_at < 30
+            assert (f"flowsync: the destination postgres://postgres@127.0.0.1:{proxy.port}/"
+                    f"{database} has not answered for 4 s (destination.postgres.hang_timeout)"
+                    ) in err
+            assert "postgres:postgres@" not in err  # the password never
+            proxy.frozen.clear()
+            sim.faults.configure(latency_ms=0)
+            again = flowsync(["run", "--source", "hilos", "--destination", "postgres"], env,
+                             tmp_path)
+            assert again.returncode == 0, again.stderr
+            direct = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{database}"
+            with psycopg2.connect(direct) as conn, conn.cursor() as cur:
+                cur.execute(HILOS_CONTACTS)
+                rows = [tuple(utc(v) for v in r) for r in cur.fetchall()]
+            conn.close()
+            assert rows == contact_truth(sim)
+    finally:
+        proxy.close()
