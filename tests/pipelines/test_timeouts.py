@@ -4,6 +4,7 @@ that stops passing bytes, as a stuck server or a dead network path does."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import threading
@@ -49,6 +50,12 @@ class FreezableProxy:
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # the other direction closed the pair
+            self._forward(src, dst)
+        for s in (src, dst):
+            s.close()
+
+    def _forward(self, src: socket.socket, dst: socket.socket) -> None:
         src.settimeout(0.1)
         while not self.closed.is_set():
             if self.frozen.is_set():
@@ -62,12 +69,7 @@ class FreezableProxy:
                 break
             if not data:
                 break
-            try:
-                dst.sendall(data)
-            except OSError:
-                break
-        for s in (src, dst):
-            s.close()
+            dst.sendall(data)
 
     def close(self) -> None:
         self.closed.set()
