@@ -32,6 +32,8 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import serve_simulator
+from benchmarks.killed import killed_half
+from benchmarks.killed import report as killed_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTENDERS = ("floor", "peer", "flowsync")  # flowsync last: its incremental runs follow
@@ -122,6 +124,10 @@ def scale(provider: str, runs: int, args: argparse.Namespace, out: dict) -> None
                 print(f"{provider:<7} {runs:>9,} {contender:<9} {r['wall_s']:>8.2f} s "
                       f"{r['rows_per_s']:>9,} rows/s {r['requests']:>8,} requests "
                       f"(minimum {minimum:,}) {r['peak_rss_mib']:>6,} MiB peak", flush=True)
+            mine = [r for r in out["full"] if r["provider"] == provider and r["runs"] == runs
+                    and r["contender"] == "flowsync"]
+            if mine and not args.no_kill:  # before the world moves on
+                killed_half(sim, provider, runs, mine[0]["requests"], args.workers, out)
             if "flowsync" in args.contenders and not args.no_incremental:
                 incremental(sim, provider, runs, Path(tmp) / "flowsync", args, out)
     finally:
@@ -211,6 +217,8 @@ def report(out: dict) -> str:
                   f"| {r['requests']:,} | {r['minimum_requests']:,} | {r['ratio_to_minimum']} "
                   f"| {r['minimum_knowing_changes']:,} | {r['wall_s']} s |"
                   for r in out["incremental"]]
+    if out.get("killed"):
+        lines += ["", killed_report(out["killed"])]
     if out["latency"]:
         lines += ["", "| provider | runs | latency | contender | workers | requests | wall |",
                   "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
@@ -251,6 +259,8 @@ def main() -> None:
     parser.add_argument("--new-share", type=float, default=0.01)
     parser.add_argument("--change-share", type=float, default=0.05)
     parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--no-kill", action="store_true",
+                        help="skip the first load killed half-way")
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--latency-executions", type=int, default=None,
                         help="Twilio executions for the latency runs (default 2000; 0 skips)")

@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 
+from sources import checkpoint
 from sources.errors import ConfigError
 from sources.hilos import settings as hilos
 from sources.twilio_studio import settings as twilio
@@ -53,6 +54,9 @@ SETTINGS = {s.key: s for s in (
     Setting(T + "max_workers", twilio.DEFAULT_MAX_WORKERS),
     Setting(T + "timeout_events", list(DEFAULT_TIMEOUT_EVENTS)),
     Setting(T + "failure_events", list(DEFAULT_FAILURE_EVENTS)),
+    # a long run commits what it fetched at least this often (seconds, requests)
+    Setting("checkpoint.seconds", int(checkpoint.DEFAULT_SECONDS)),
+    Setting("checkpoint.requests", checkpoint.DEFAULT_REQUESTS),
     Setting("destination.duckdb.credentials", "flowsync.duckdb"),
     # DuckDB's own default is 80% of RAM, and it caches what a load writes up to that: a
     # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).

@@ -25,6 +25,7 @@ import dlt
 from dlt.common.exceptions import SignalReceivedException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from sources.checkpoint import Checkpoint
 from sources.errors import FlowsyncError, Outcome
 from sources.http import HttpClient
 
@@ -51,30 +52,46 @@ class SourceRun:
     error: str | None = None
     # stopped by a signal: whether a load is left pending for the next run to complete
     load_pending: bool = False
+    checkpoints: int = 0  # loads committed
 
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
 
 
-def build_source(name: str) -> tuple[Any, HttpClient]:
-    """The source as configured, and its HTTP client (for request counts)."""
+def make_http(name: str) -> HttpClient:
+    """The source's HTTP client as configured (one per run: it counts the requests)."""
     if name == "hilos":
-        from sources.hilos import hilos_source, make_http
+        from sources.hilos import make_http as hilos_http
 
-        http = make_http(str(config.get("sources.hilos.api_token")),
-                         config.get("sources.hilos.base_url"))
-        return hilos_source(http=http), http
+        return hilos_http(str(config.get("sources.hilos.api_token")),
+                          config.get("sources.hilos.base_url"))
     from sources.twilio_studio import make_http as twilio_http
-    from sources.twilio_studio import twilio_studio_source
 
     tw = "sources.twilio_studio."
-    http = twilio_http(
+    return twilio_http(
         account_sid=config.get(tw + "account_sid"), auth_token=config.get(tw + "auth_token"),
         api_key_sid=config.get(tw + "api_key_sid"),
         api_key_secret=config.get(tw + "api_key_secret"), base_url=config.get(tw + "base_url"),
         max_connections=config.get_int(tw + "max_workers", minimum=1) * 2)
-    return twilio_studio_source(http=http), http
+
+
+def build_source(name: str, http: HttpClient, checkpoint: Checkpoint) -> Any:
+    """The source as configured, for one load (a dlt source is extracted once)."""
+    if name == "hilos":
+        from sources.hilos import hilos_source
+
+        return hilos_source(http=http, checkpoint=checkpoint)
+    from sources.twilio_studio import twilio_studio_source
+
+    return twilio_studio_source(http=http, checkpoint=checkpoint)
+
+
+def make_checkpoint() -> Checkpoint:
+    return Checkpoint(float(config.get_int("checkpoint.seconds", minimum=1)),
+                      # a read goes on one page early (a cheap guard): a budget of a few
+                      # requests would spend itself on that page
+                      config.get_int("checkpoint.requests", minimum=20))
 
 
 def open_pipeline(source: str, destination: Destination,
@@ -117,12 +134,10 @@ def run_source(source: str, destination: Destination,
                 pipeline.normalize()
                 redo_interrupted_jobs(pipeline)
                 pipeline.load()
-            data, http = build_source(source)
+            checkpoint = make_checkpoint()
+            http = make_http(source)
             with ticker(source, http, counter, t0, on_progress):
-                info = pipeline.run(data, loader_file_format=destination.loader_file_format)
-            info.raise_on_failed_jobs()
-            result.loaded = True
-            result.rows = _extracted_rows(pipeline)
+                _load_in_checkpoints(pipeline, source, http, checkpoint, destination, result)
             failures = _recorded_failures(pipeline, source)
             if failures:
                 result.error = "; ".join(failures)
@@ -148,11 +163,42 @@ def run_source(source: str, destination: Destination,
     return result
 
 
+def _load_in_checkpoints(pipeline: dlt.Pipeline, source: str, http: HttpClient,
+                         checkpoint: Checkpoint, destination: Destination,
+                         result: SourceRun) -> None:
+    """Loads the source until it has nothing left, one load per checkpoint: rows and
+    cursors are committed together each time, so a kill loses one checkpoint at most."""
+    while True:
+        checkpoint.start(http)
+        info = pipeline.run(build_source(source, http, checkpoint),
+                            loader_file_format=destination.loader_file_format)
+        info.raise_on_failed_jobs()
+        result.loaded = True
+        result.checkpoints += 1
+        rows = _extracted_rows(pipeline)
+        for table, n in rows.items():
+            result.rows[table] = result.rows.get(table, 0) + n
+        if not checkpoint.reached:
+            return
+        # (Twilio lists its flows in every load: that alone is no progress)
+        if not any(n for t, n in rows.items() if t != "flows"):
+            log.warning("%s: a checkpoint load fetched no rows; the rest waits for the next "
+                        "run", source)
+            return
+        log.info("%s: checkpoint %d committed (%s rows so far); going on", source,
+                 result.checkpoints, f"{sum(result.rows.values()):,}")
+
+
 def _stopped(result: SourceRun, pipeline: dlt.Pipeline | None) -> None:
     result.outcome = Outcome.STOPPED
     result.load_pending = bool(pipeline is not None and pipeline.has_pending_data)
-    result.error = ("stopped; its load is kept and completes next run" if result.load_pending
-                    else "stopped; what it fetched is fetched again next run")
+    if not result.checkpoints:
+        result.error = ("stopped; its load is kept and completes next run" if result.load_pending
+                        else "stopped; what it fetched is fetched again next run")
+        return
+    kept = f"stopped; {result.checkpoints} checkpoint load(s) kept"
+    result.error = (f"{kept}, the last one completes next run" if result.load_pending
+                    else f"{kept}; what it fetched since is fetched again next run")
 
 
 def _extracted_rows(pipeline: dlt.Pipeline) -> dict[str, int]:

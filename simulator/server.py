@@ -222,6 +222,15 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     sim: Simulator
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            # a client that went away (killed, timed out) is no simulator fault
+            log.debug("client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

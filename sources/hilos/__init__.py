@@ -3,7 +3,9 @@
 Both resources are merged on `id` and read newest-first down to a re-read window that
 catches runs changing after they were loaded (`cursor.py` plans it; the cursors live in
 each resource's state, saved with the load). Open flow executions that fall below the
-window are refreshed one by one through the detail endpoint.
+window are refreshed one by one through the detail endpoint. A long read (a first load)
+pauses at each checkpoint and goes on next load from where it was, below what arrived
+on top meanwhile (`cursor.Backfill`).
 
 Rows are yielded as Arrow tables (see `sources.arrow`), the rejects as dicts to the
 `quarantine` table. dlt's own `incremental` is not used: its filter would pass every row
@@ -21,11 +23,11 @@ from typing import Any
 import dlt
 
 from ..arrow import arrow_types, to_arrow
+from ..checkpoint import NEVER, Checkpoint
 from ..errors import ConfigError
-from ..fanin import prefetch
 from ..http import HttpClient
 from ..records import (
-    MERGE_DEDUPLICATED,  # a sync yields each id once: `Window` drops repeats
+    MERGE_DEDUPLICATED,  # a load yields each id once: `Window` and `ListRead` drop repeats
     QUARANTINE_HINTS,
     Quarantine,
     check_records,
@@ -37,10 +39,10 @@ from .cursor import (
     ContactsProgress,
     ExecutionsCursor,
     ExecutionsProgress,
-    Window,
     plan_contacts,
     plan_executions,
 )
+from .reading import Sync
 from .settings import (
     CONTACT_COLUMNS,
     CONTACT_STATUSES,
@@ -68,6 +70,7 @@ def hilos_source(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     initial_date: str | None = None,
     http: HttpClient | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Any:
     """Hilos flow executions and flow-execution contacts.
 
@@ -78,6 +81,8 @@ def hilos_source(
         lookback_days: how far behind the newest run a still-open run is re-read.
         initial_date: ISO 8601; runs created before it are not loaded. Default: all.
         http: a ready client (tests); default one built from the arguments.
+        checkpoint: when to pause a long read so the load commits (the runner loads again
+            and the read goes on from its state); default: read everything in one load.
     """
     if not api_token:
         raise ConfigError("Hilos is not configured: set sources.hilos.api_token "
@@ -93,31 +98,17 @@ def hilos_source(
             raise ConfigError(f"sources.hilos.initial_date is not an ISO 8601 date: {initial_date!r}")
     client = HilosClient(http or make_http(api_token, base_url))
     lookback = timedelta(days=lookback_days)
+    checkpoint = checkpoint or NEVER
     return (
-        flow_executions(client, lookback, start),
-        flow_execution_contacts(client, lookback, page_size, start),
+        flow_executions(client, lookback, start, checkpoint),
+        flow_execution_contacts(client, lookback, page_size, start, checkpoint),
     )
-
-
-def _read(pages: Iterator[list[dict]], window: Window, statuses: frozenset[str],
-          quarantine: Quarantine) -> Iterator[tuple[list, list]]:
-    """(rows, quarantine entries) per page, down to the window's start."""
-    read_all = True
-    for raw in pages:
-        rows, bad = check_records(raw, quarantine, key="id", cursor="created_on",
-                                  statuses=statuses)
-        rows, done = window.pass_page(rows, getattr(raw, "count", None))
-        yield rows, bad
-        if done:
-            read_all = False
-            break
-    window.finish(read_all)
 
 
 @dlt.resource(name="flow_execution_contacts", primary_key="id", write_disposition=MERGE_DEDUPLICATED,
               columns=CONTACT_COLUMNS)
 def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size: int,
-                            initial_date: datetime | None) -> Iterator[Any]:
+                            initial_date: datetime | None, checkpoint: Checkpoint) -> Iterator[Any]:
     """One row per contact run of a flow, at its latest status."""
     state = dlt.current.resource_state()
     before = ContactsCursor.from_state(state)
@@ -128,27 +119,27 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
     if before.order.unordered:
         log.warning("Hilos flow-execution-contact: rows were not newest-first last time; "
                     "reading every page")
-    window = Window(plan.start, before.order, "flow-execution-contact")
-    progress = ContactsProgress(before, window.order)
+    progress = ContactsProgress(before, before.order)
     quarantine = Quarantine("Hilos", "flow_execution_contacts")
-    for rows, bad in prefetch(_read(client.contact_pages(page_size), window, CONTACT_STATUSES,
-                                    quarantine)):
+    reads = Sync(lambda first: client.contact_pages(page_size, first), before, plan.start,
+                 CONTACT_STATUSES, quarantine, checkpoint, "flow-execution-contact")
+    for rows, bad in reads.pages():
         progress.add(rows)
         if rows:
             yield to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts", REQUIRED)
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
-    state.update(progress.finish().to_state())
+    state.update(progress.finish(reads.cut).to_state())
     quarantine.report()
-    if window.duplicates:
+    if reads.duplicates:
         log.info("Hilos flow-execution-contact: %d row(s) repeated across pages (new runs "
-                 "arrived while paging); loaded once", window.duplicates)
+                 "arrived while paging); loaded once", reads.duplicates)
 
 
 @dlt.resource(name="flow_executions", primary_key="id", write_disposition=MERGE_DEDUPLICATED,
               columns=EXECUTION_COLUMNS)
-def flow_executions(client: HilosClient, lookback: timedelta,
-                    initial_date: datetime | None) -> Iterator[Any]:
+def flow_executions(client: HilosClient, lookback: timedelta, initial_date: datetime | None,
+                    checkpoint: Checkpoint) -> Iterator[Any]:
     """One row per flow execution (a batch run of a flow), at its latest state."""
     state = dlt.current.resource_state()
     before = ExecutionsCursor.from_state(state)
@@ -156,16 +147,21 @@ def flow_executions(client: HilosClient, lookback: timedelta,
     if plan.dropped:
         log.warning("Hilos: %d flow execution(s) still open after lookback_days; no longer "
                     "refreshed", plan.dropped)
-    window = Window(plan.start, before.order, "flow-execution")
-    progress = ExecutionsProgress(before, window.order)
+    progress = ExecutionsProgress(before, before.order)
     quarantine = Quarantine("Hilos", "flow_executions")
-    for rows, bad in prefetch(_read(client.execution_pages(), window, EXECUTION_STATUSES,
-                                    quarantine)):
+    reads = Sync(client.execution_pages, before, plan.start, EXECUTION_STATUSES, quarantine,
+                 checkpoint, "flow-execution")
+    for rows, bad in reads.pages():
         progress.listed(rows)
         if rows:
             yield to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED)
         if bad:
             yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+    if reads.cut is not None or before.backfill is not None:
+        # mid-backfill: the open ones are refreshed once the whole list has been read
+        state.update(progress.finish(reads.cut, {**before.open, **plan.refresh}).to_state())
+        quarantine.report()
+        return
     refreshed = []
     for exec_id in plan.refresh.keys() - progress.seen:
         detail = client.execution_detail(exec_id)

@@ -29,11 +29,15 @@ def make_http(api_token: str, base_url: str, transport: httpx.BaseTransport | No
 
 
 class Page(list):
-    """One page's rows, with the list's total `count` at the time (None if not given)."""
+    """One page's rows, with its number and the list's total `count` at the time (None if
+    not given)."""
 
-    def __init__(self, rows: list, count: int | None) -> None:
+    def __init__(self, rows: list, count: int | None, number: int = 1,
+                 has_next: bool = False) -> None:
         super().__init__(rows)
         self.count = count
+        self.number = number
+        self.has_next = has_next
 
 
 class HilosClient:
@@ -42,13 +46,14 @@ class HilosClient:
     def __init__(self, http: HttpClient) -> None:
         self.http = http
 
-    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict]]:
-        """Pages of `results`, page 1 first, until `next` is null.
+    def pages(self, path: str, params: dict[str, Any] | None = None,
+              first: int = 1) -> Iterator[Page]:
+        """Pages of `results`, from page `first` on, until `next` is null.
 
         Page numbers are ours rather than the `next` links', so a link naming another
         scheme or host (a proxy's) never receives the token.
         """
-        page = 1
+        page = first
         while True:
             query = dict(params or {})
             if page > 1:
@@ -62,16 +67,17 @@ class HilosClient:
                 log.info("Hilos %s: page %d is gone; the list ended early", path, page)
                 return
             count = body.get("count")
-            yield Page(body["results"], count if isinstance(count, int) else None)
+            yield Page(body["results"], count if isinstance(count, int) else None, page,
+                       bool(body.get("next")))
             if not body.get("next"):
                 return
             page += 1
 
-    def contact_pages(self, page_size: int) -> Iterator[list[dict]]:
-        return self.pages(CONTACTS_PATH, {"page_size": page_size})
+    def contact_pages(self, page_size: int, first: int = 1) -> Iterator[Page]:
+        return self.pages(CONTACTS_PATH, {"page_size": page_size}, first)
 
-    def execution_pages(self) -> Iterator[list[dict]]:
-        return self.pages(EXECUTIONS_PATH)
+    def execution_pages(self, first: int = 1) -> Iterator[Page]:
+        return self.pages(EXECUTIONS_PATH, first=first)
 
     def execution_detail(self, execution_id: str) -> dict | None:
         """A flow execution from the detail endpoint, in the list's shape; None if gone."""

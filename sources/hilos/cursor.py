@@ -4,19 +4,19 @@ The API has no date filter, and runs change after they are created (READY/RUNNIN
 contacts finish; batches move their counters), so each sync re-reads a window: newest-first
 pages down to the oldest run still open at the last sync, never further back than
 `lookback_days` before the newest run seen. `ContactsCursor` and `ExecutionsCursor` are
-that memory (saved in the resource's state with the load), their `plan` the next window,
-and `Window` applies it to the pages as they come, checking the order it relies on.
+that memory (saved in the resource's state with the load), their `plan` the next window;
+`window.Window` applies it to the pages as they come, checking the order it relies on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..records import parse_timestamp
 from .settings import CONTACT_OPEN, EXECUTION_FINAL
+from .window import Order
 
 log = logging.getLogger("flowsync.hilos")
 
@@ -32,11 +32,57 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 @dataclass
-class Order:
-    """What syncs learned about a list's order: stopping early needs it newest-first."""
+class Backfill:
+    """A read down the list that a checkpoint cut short, to go on with next load.
 
-    verified: bool = False
-    unordered: bool = False
+    Pages 1..`page` (of `page_size` rows) of a list then `count` rows long were read; what
+    remains are the rows older than `below`, and those at `below` not in `ids`, down to
+    `until` (the window start that read had to reach; None: the end of the list).
+    """
+
+    page: int
+    page_size: int
+    count: int | None
+    below: datetime
+    ids: set[str]
+    until: datetime | None
+
+    @classmethod
+    def from_state(cls, raw: dict | None) -> Backfill | None:
+        below = parse_timestamp((raw or {}).get("below"))
+        if not raw or below is None:
+            return None
+        return cls(int(raw["page"]), int(raw["page_size"]), raw.get("count"), below,
+                   set(raw.get("ids") or ()), parse_timestamp(raw.get("until")))
+
+    def to_state(self) -> dict:
+        return {"page": self.page, "page_size": self.page_size, "count": self.count,
+                "below": _iso(self.below), "ids": sorted(self.ids), "until": _iso(self.until)}
+
+    def first_page(self, count_now: int | None) -> int:
+        """Where the rest starts now: runs that arrived on top since pushed the unread rows
+        down by the list's growth. One page early, so a miscount cannot skip a row."""
+        growth = max(0, count_now - self.count) if count_now is not None and \
+            self.count is not None else 0
+        return max(1, (self.page * self.page_size + growth) // self.page_size)
+
+    def keeps(self, row: dict) -> bool:
+        """Whether a row is one the cut-short read had not reached."""
+        ts = row["created_on"]
+        return ts < self.below or (ts == self.below and row["id"] not in self.ids)
+
+
+def cut_after(rows: list[dict], page: int, count: int | None, until: datetime | None,
+              before: Backfill | None = None) -> Backfill | None:
+    """The backfill that goes on after a full page of parsed rows; None for an empty one.
+    `before`: the backfill this read went on with, whose ids at the same time still count."""
+    if not rows:
+        return None
+    below = min(r["created_on"] for r in rows)
+    ids = {r["id"] for r in rows if r["created_on"] == below}
+    if before is not None and before.below == below:
+        ids |= before.ids
+    return Backfill(page, len(rows), count, below, ids, until)
 
 
 @dataclass
@@ -46,16 +92,19 @@ class ContactsCursor:
     newest: datetime | None = None
     oldest_open: datetime | None = None
     order: Order = field(default_factory=Order)
+    backfill: Backfill | None = None
 
     @classmethod
     def from_state(cls, raw: dict | None) -> ContactsCursor:
         raw = raw or {}
         return cls(parse_timestamp(raw.get("newest")), parse_timestamp(raw.get("oldest_open")),
-                   Order(bool(raw.get("order_verified")), bool(raw.get("unordered"))))
+                   Order(bool(raw.get("order_verified")), bool(raw.get("unordered"))),
+                   Backfill.from_state(raw.get("backfill")))
 
     def to_state(self) -> dict:
         return {"newest": _iso(self.newest), "oldest_open": _iso(self.oldest_open),
-                "order_verified": self.order.verified, "unordered": self.order.unordered}
+                "order_verified": self.order.verified, "unordered": self.order.unordered,
+                "backfill": self.backfill.to_state() if self.backfill else None}
 
 
 @dataclass
@@ -73,7 +122,11 @@ class WindowPlan:
 
 def plan_contacts(cursor: ContactsCursor, lookback: timedelta,
                   initial_date: datetime | None) -> WindowPlan:
-    """Down to the oldest run open at the last sync, at most `lookback` behind the newest."""
+    """Down to the oldest run open at the last sync, at most `lookback` behind the newest;
+    while a backfill is pending, only what arrived on top (the backfill reads the rest,
+    and the open runs are re-read once it is done)."""
+    if cursor.backfill is not None and cursor.newest is not None:
+        return WindowPlan(cursor.newest)
     if cursor.newest is None:
         return WindowPlan(initial_date)
     start = min(cursor.newest, cursor.oldest_open) if cursor.oldest_open else cursor.newest
@@ -85,10 +138,12 @@ def plan_contacts(cursor: ContactsCursor, lookback: timedelta,
 
 
 class ContactsProgress:
-    """Folds one sync's contact runs into the next cursor."""
+    """Folds one sync's contact runs into the next cursor. During a backfill the oldest open
+    run is the oldest of every load's since it began: all are re-read when it is done."""
 
     def __init__(self, before: ContactsCursor, order: Order) -> None:
-        self.after = ContactsCursor(before.newest, None, order)
+        self.after = ContactsCursor(before.newest, before.oldest_open if before.backfill else None,
+                                    order)
         self._newest: datetime | None = None
 
     def add(self, rows: list[dict]) -> None:
@@ -100,8 +155,9 @@ class ContactsProgress:
                     self.after.oldest_open is None or ts < self.after.oldest_open):
                 self.after.oldest_open = ts
 
-    def finish(self) -> ContactsCursor:
+    def finish(self, backfill: Backfill | None = None) -> ContactsCursor:
         self.after.newest = _later(self.after.newest, self._newest)  # never back
+        self.after.backfill = backfill
         return self.after
 
 
@@ -114,6 +170,7 @@ class ExecutionsCursor:
     page_len: int | None = None  # rows on the list's first page, once seen
     oldest_open_position: int = 0  # the oldest open execution's place in the list
     order: Order = field(default_factory=Order)
+    backfill: Backfill | None = None
 
     @classmethod
     def from_state(cls, raw: dict | None) -> ExecutionsCursor:
@@ -122,20 +179,25 @@ class ExecutionsCursor:
                    {k: ts for k, v in (raw.get("open") or {}).items()
                     if (ts := parse_timestamp(v)) is not None},
                    raw.get("page_len") or None, int(raw.get("oldest_open_position") or 0),
-                   Order(bool(raw.get("order_verified")), bool(raw.get("unordered"))))
+                   Order(bool(raw.get("order_verified")), bool(raw.get("unordered"))),
+                   Backfill.from_state(raw.get("backfill")))
 
     def to_state(self) -> dict:
         return {"newest": _iso(self.newest),
                 "open": {k: ts.isoformat() for k, ts in self.open.items()},
                 "page_len": self.page_len, "oldest_open_position": self.oldest_open_position,
-                "order_verified": self.order.verified, "unordered": self.order.unordered}
+                "order_verified": self.order.verified, "unordered": self.order.unordered,
+                "backfill": self.backfill.to_state() if self.backfill else None}
 
 
 def plan_executions(cursor: ExecutionsCursor, lookback: timedelta,
                     initial_date: datetime | None) -> WindowPlan:
     """Open executions come up to date the cheaper way: re-reading the list down to the
     oldest of them (fixed pages of ~20), or one detail request each, chosen from where
-    the oldest open one stood in the list last time."""
+    the oldest open one stood in the list last time. While a backfill is pending, only
+    what arrived on top: the open ones are refreshed once it is done."""
+    if cursor.backfill is not None and cursor.newest is not None:
+        return WindowPlan(cursor.newest)
     start = cursor.newest
     floor = cursor.newest - lookback if cursor.newest else None
     live = {k: ts for k, ts in cursor.open.items() if floor is None or ts >= floor}
@@ -181,89 +243,12 @@ class ExecutionsProgress:
                                                       self._position + self._refreshed)
             self._refreshed += 1
 
-    def finish(self) -> ExecutionsCursor:
+    def finish(self, backfill: Backfill | None = None,
+               still_open: dict[str, datetime] | None = None) -> ExecutionsCursor:
+        """The next cursor; `still_open`: open executions not refreshed this sync, kept."""
         self.after.newest = _later(self.after.newest, self._newest)  # never back
+        self.after.backfill = backfill
+        for key, ts in (still_open or {}).items():
+            if key not in self.seen:
+                self.after.open.setdefault(key, ts)
         return self.after
-
-
-class Window:
-    """Applies a window's start to the pages, and checks the order it relies on.
-
-    Args:
-        start: the oldest created_on this sync must see; None reads everything.
-        order: what earlier syncs learned of the order; updated in place.
-        what: the list's name in messages.
-    """
-
-    def __init__(self, start: datetime | None, order: Order, what: str) -> None:
-        self.start = start
-        self.order = order
-        self.what = what
-        self.violation = False
-        self._prev: datetime | None = None
-        self._top: datetime | None = None  # the newest run on the first page
-        self._recent: deque[str] = deque()
-        self._recent_ids: set[str] = set()
-        self._min_count: int | None = None
-        self._growth = 0
-        self._page_len = 0
-        self.duplicates = 0
-
-    def pass_page(self, rows: list[dict], count: int | None = None) -> tuple[list[dict], bool]:
-        """Checks one page of parsed rows; returns the rows to keep and whether to stop.
-
-        A row is kept once per sync. Runs arriving on top while the sync pages push rows
-        already read onto later pages; a row read before can come back only after sliding
-        by at most the list's growth since (`count`, the list's total, says how much), so
-        remembering the ids of the last two pages plus that growth drops every repeat
-        while memory stays bounded. (Runs deleted meanwhile would hide as many arrivals
-        from `count`; Hilos runs are not deleted.)
-        """
-        if count is not None:
-            self._min_count = count if self._min_count is None else min(self._min_count, count)
-            self._growth = max(self._growth, count - self._min_count)
-        for row in rows:
-            ts = row["created_on"]
-            if self._growth and self._top is not None and ts > self._top:
-                continue  # arrived while paging (the list grew): says nothing of the order
-            if self._prev is not None:
-                if ts > self._prev:
-                    self._note_violation()
-                elif ts < self._prev:
-                    self.order.verified = True
-            self._prev = ts
-        if self._top is None and rows:
-            self._top = max(r["created_on"] for r in rows)
-        fresh = []
-        for row in rows:
-            if row["id"] in self._recent_ids:
-                self.duplicates += 1
-                continue
-            self._recent_ids.add(row["id"])
-            self._recent.append(row["id"])
-            fresh.append(row)
-        self._page_len = max(self._page_len, len(rows))
-        while len(self._recent) > 2 * self._page_len + self._growth:
-            self._recent_ids.discard(self._recent.popleft())
-        if self.start is None:
-            return fresh, False
-        keep = [r for r in fresh if r["created_on"] >= self.start]
-        done = self._may_stop() and bool(rows) and rows[-1]["created_on"] < self.start
-        return keep, done
-
-    def finish(self, read_all: bool) -> None:
-        """Records what this sync learned about the order."""
-        if read_all:
-            # a full read saw every page: its verdict replaces the old one
-            self.order.unordered = self.violation
-
-    def _may_stop(self) -> bool:
-        return not self.violation and not self.order.unordered and self.order.verified
-
-    def _note_violation(self) -> None:
-        if not self.violation:
-            self.violation = True
-            if not self.order.unordered:
-                log.warning("Hilos %s: rows are not newest-first; reading every page instead "
-                            "of stopping early", self.what)
-            self.order.unordered = True

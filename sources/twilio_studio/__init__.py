@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import dlt
 
 from ..arrow import arrow_types, to_arrow
+from ..checkpoint import NEVER, Checkpoint
 from ..errors import ConfigError
 from ..fanin import fan_in
 from ..http import HttpClient
@@ -82,6 +83,7 @@ def twilio_studio_source(
     initial_date: str | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
     http: HttpClient | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Any:
     """Twilio Studio flows, executions and execution steps.
 
@@ -95,6 +97,8 @@ def twilio_studio_source(
             holds (30 days).
         max_workers: flows (and steps) fetched at once.
         http: a ready client (tests); default one built from the credentials.
+        checkpoint: when to stop fetching so the load commits (the runner loads again
+            from the state); default: fetch everything in one load.
     """
     if api_version not in API_VERSIONS:
         raise ConfigError(f"sources.twilio_studio.api_version must be v1 or v2, not {api_version!r}")
@@ -115,7 +119,8 @@ def twilio_studio_source(
                          max_connections=max_workers * 2)
     client = TwilioClient(http, api_version)
     wanted = list(flow_sids) if flow_sids else None
-    return (flows(client, wanted), executions(client, wanted, start, max_workers))
+    return (flows(client, wanted),
+            executions(client, wanted, start, max_workers, checkpoint or NEVER))
 
 
 @dlt.resource(name="flows", primary_key="sid", write_disposition="merge", columns=FLOW_COLUMNS)
@@ -133,8 +138,12 @@ def flows(client: TwilioClient, wanted: list[str] | None) -> Iterator[Any]:
 @dlt.resource(name="executions", primary_key="sid", write_disposition=MERGE_DEDUPLICATED,
               columns=EXECUTION_COLUMNS)
 def executions(client: TwilioClient, wanted: list[str] | None, initial_date: datetime | None,
-               max_workers: int) -> Iterator[Any]:
-    """One row per execution at its latest state; steps of newly ended ones on the side."""
+               max_workers: int, checkpoint: Checkpoint) -> Iterator[Any]:
+    """One row per execution at its latest state; steps of newly ended ones on the side.
+
+    At a checkpoint no new flow starts (the others keep their cursors) and no new steps
+    fetch starts (the rest wait in `steps_pending`, fetched first next load).
+    """
     state = dlt.current.resource_state()
     cursors: dict[str, dict] = state.setdefault("flows", {})
     flow_sids = [f["sid"] for f in client.selected_flows(wanted) if f.get("sid")]
@@ -146,9 +155,9 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     # steps that failed last time come first; a flow gone since drops its pending steps
     need_steps: list[tuple[str, str]] = [(f, e) for f, e in state.get("steps_pending") or []
                                          if f in flow_sids]
-    tasks = [lambda emit, sid=sid: sync_flow(client, sid, FlowCursor.from_state(cursors.get(sid)),
-                                               initial_date, quarantine, emit)
-             for sid in flow_sids]
+    tasks = (lambda emit, sid=sid: sync_flow(client, sid, FlowCursor.from_state(cursors.get(sid)),
+                                              initial_date, quarantine, emit)
+             for sid in _until_due(flow_sids, checkpoint, []))
     for msg in fan_in(tasks, max_workers, depth=max_workers * 2, name="twilio-flow"):
         if isinstance(msg, Rows):
             if msg.rows:
@@ -166,16 +175,28 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
             failures.append(f"flow {msg.flow_sid}: {msg.error}")
     quarantine.report()
     unfetched: list[tuple[str, str]] = []
-    yield from _steps(client, list(dict.fromkeys(need_steps)), max_workers, unfetched)
+    deferred: list[tuple[str, str]] = []
+    wanted_steps = _until_due(list(dict.fromkeys(need_steps)), checkpoint, deferred)
+    yield from _steps(client, wanted_steps, max_workers, unfetched)
     if unfetched:
         log.error("Twilio Studio: steps of %d execution(s) could not be fetched; tried again "
                   "next sync", len(unfetched))
         failures.append(f"steps of {len(unfetched)} execution(s) not fetched")
-    state["steps_pending"] = unfetched
+    # the deferred first: steps that keep failing must not starve them
+    state["steps_pending"] = deferred + unfetched
     state["failures"] = failures
 
 
-def _steps(client: TwilioClient, wanted: list[tuple[str, str]], max_workers: int,
+def _until_due(items: list, checkpoint: Checkpoint, rest: list) -> Iterator:
+    """The items until the checkpoint is due (the first one always); `rest` gets the others."""
+    for i, item in enumerate(items):
+        if i and checkpoint.due():
+            rest.extend(items[i:])
+            return
+        yield item
+
+
+def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers: int,
            unfetched: list[tuple[str, str]], batch: int = 1000) -> Iterator[Any]:
     """Steps of the given executions, fetched concurrently, yielded in batches.
 

@@ -10,8 +10,8 @@ import pytest
 
 from sources.hilos import make_http
 from sources.hilos.client import HilosClient, detail_as_list_row
-from sources.hilos.cursor import Order, Window
 from sources.hilos.settings import CONTACT_STATUSES, CONTACTS_PATH
+from sources.hilos.window import Order, Window
 from sources.records import Quarantine, check_records
 
 TOKEN = "unit-test-token"

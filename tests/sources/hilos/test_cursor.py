@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sources.hilos.cursor import (
+    Backfill,
     ContactsCursor,
     ContactsProgress,
     ExecutionsCursor,
     ExecutionsProgress,
-    Order,
     WindowPlan,
+    cut_after,
     plan_contacts,
     plan_executions,
 )
+from sources.hilos.window import Order
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 LOOKBACK = timedelta(days=30)
@@ -99,3 +101,45 @@ def test_cursors_round_trip_through_state_and_read_older_state() -> None:
     assert ExecutionsCursor.from_state(old) == ExecutionsCursor(
         at(0), {"e1": at(-1)}, None, 0, Order(verified=True))
     assert ContactsCursor.from_state(None) == ContactsCursor()
+
+
+def test_a_backfill_goes_on_one_page_early_below_what_arrived_on_top() -> None:
+    b = Backfill(page=3, page_size=100, count=1000, below=at(-10), ids={"r1"}, until=None)
+    # nothing arrived: the unread rows start on page 4; one page early
+    assert b.first_page(1000) == 3
+    # 250 arrived on top: the first unread row moved from position 300 to 550 (page 6)
+    assert b.first_page(1250) == 5
+    # no count to go by: from where it was, one page early
+    assert b.first_page(None) == 3
+    assert Backfill(1, 100, 50, at(0), set(), None).first_page(50) == 1
+
+
+def test_a_backfill_keeps_only_rows_the_cut_read_had_not_reached() -> None:
+    b = Backfill(page=2, page_size=3, count=9, below=at(-5), ids={"r5"}, until=at(-20))
+    assert b.keeps(run(1, -6, "COMPLETED"))
+    assert not b.keeps(run(2, -4, "COMPLETED"))
+    assert not b.keeps({"id": "r5", "created_on": at(-5)})  # read at the boundary
+    assert b.keeps({"id": "r6", "created_on": at(-5)})  # at the boundary, not read
+
+
+def test_a_cut_remembers_the_oldest_time_read_and_its_ids() -> None:
+    rows = [run(1, -1, "RUNNING"), run(2, -3, "COMPLETED"), run(3, -3, "READY")]
+    cut = cut_after(rows, page=4, count=500, until=at(-48))
+    assert cut == Backfill(4, 3, 500, at(-3), {"r2", "r3"}, at(-48))
+    # a read that went on with a backfill and stopped at the same time keeps its ids too
+    again = cut_after([run(4, -3, "COMPLETED")], page=5, count=500, until=at(-48), before=cut)
+    assert again is not None and again.ids == {"r2", "r3", "r4"}
+    assert cut_after([], page=1, count=0, until=None) is None
+    assert Backfill.from_state(cut.to_state()) == cut
+
+
+def test_while_a_backfill_is_pending_a_sync_reads_only_what_arrived_on_top() -> None:
+    pending = Backfill(2, 100, 1000, at(-10), set(), None)
+    contacts = ContactsCursor(at(0), at(-30), backfill=pending)
+    assert plan_contacts(contacts, LOOKBACK, None) == WindowPlan(at(0))
+    executions = ExecutionsCursor(at(0), {"e1": at(-30)}, 20, backfill=pending)
+    assert plan_executions(executions, LOOKBACK, None) == WindowPlan(at(0))
+    # the oldest open run of every load since the backfill began is kept
+    progress = ContactsProgress(contacts, contacts.order)
+    progress.add([run(1, 1, "RUNNING")])
+    assert progress.finish(None).oldest_open == at(-30)

@@ -1,0 +1,55 @@
+"""When a long sync should pause so that what it fetched is committed.
+
+A run loads in checkpoints: the source fetches until its `Checkpoint` is due (a time or a
+request budget), stops at the next point where its state can say exactly where to go on,
+and the runner loads rows and cursors together, then runs the source again from there. A
+kill loses at most the checkpoint in progress.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from .http import HttpClient
+
+DEFAULT_SECONDS = 60.0
+DEFAULT_REQUESTS = 2000
+
+
+class Checkpoint:
+    """A budget of seconds and requests for one load of a source.
+
+    Args:
+        seconds: fetch at most about this long before committing.
+        requests: fetch with at most about this many requests before committing.
+        clock: the time source, for tests.
+    """
+
+    def __init__(self, seconds: float = DEFAULT_SECONDS, requests: int = DEFAULT_REQUESTS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.requests = requests
+        self._clock = clock
+        self._http: HttpClient | None = None
+        self._t0 = clock()
+        self._r0 = 0
+        self.reached = False
+
+    def start(self, http: HttpClient) -> None:
+        """Begins a budget for the next load, counting `http`'s requests from now."""
+        self._http = http
+        self._t0 = self._clock()
+        self._r0 = http.request_count
+        self.reached = False
+
+    def due(self) -> bool:
+        """Whether to stop fetching now; once it says so it keeps saying so (`reached`)."""
+        if not self.reached:
+            spent = self._http.request_count - self._r0 if self._http is not None else 0
+            self.reached = (self._clock() - self._t0 >= self.seconds
+                            or spent >= self.requests)
+        return self.reached
+
+
+NEVER = Checkpoint(float("inf"), 2**62)  # one load for everything: tests, direct use

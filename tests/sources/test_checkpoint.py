@@ -1,0 +1,115 @@
+"""Loads in checkpoints: a long sync pauses when its budget is spent, its rows and cursors
+are committed, and the next load goes on from there, while runs arrive and change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from simulator import Simulator
+from sources.checkpoint import Checkpoint
+from sources.hilos import hilos_source
+from sources.hilos import make_http as hilos_http
+from sources.twilio_studio import make_http as twilio_http
+from sources.twilio_studio import twilio_studio_source
+from tests.conftest import small_config
+from tests.expected import (
+    CONTACT_COLUMNS,
+    HILOS_EXECUTION_COLUMNS,
+    HILOS_TOKEN,
+    contact_truth,
+    execution_truth,
+    hilos_execution_truth,
+    step_truth,
+    visible_floor,
+)
+from tests.runner import HilosRunner, SourceRunner, TwilioRunner
+
+
+class FakeHttp:
+    request_count = 0
+
+
+def test_a_checkpoint_is_due_after_its_seconds_or_requests_and_stays_due() -> None:
+    now = [0.0]
+    http = FakeHttp()
+    cp = Checkpoint(seconds=60, requests=100, clock=lambda: now[0])
+    cp.start(http)  # type: ignore[arg-type]
+    assert not cp.due()
+    http.request_count = 99
+    assert not cp.due()
+    http.request_count = 100
+    assert cp.due() and cp.reached
+    http.request_count = 0
+    assert cp.due()  # once due, due until the next start
+    cp.start(http)  # type: ignore[arg-type]
+    assert not cp.due()
+    now[0] = 60.0
+    assert cp.due()
+
+
+def load_in_checkpoints(runner: SourceRunner, checkpoint: Checkpoint,
+                        between: Callable[[], None]) -> list[int]:
+    """Runs loads until one finishes within its budget; `between` runs between loads.
+    Returns each load's requests."""
+    requests = []
+    while True:
+        requests.append(runner.run())
+        if not checkpoint.reached:
+            return requests
+        assert len(requests) < 100, "the loads never finished"
+        between()
+
+
+def test_hilos_first_load_in_checkpoints_keeps_every_run_once_as_runs_arrive_and_change(
+        tmp_path: Path) -> None:
+    with Simulator(small_config(hilos_api_token=HILOS_TOKEN, hilos_contact_runs=2000,
+                                hilos_batch_size=40)) as sim:
+        checkpoint = Checkpoint(seconds=1e9, requests=6)
+
+        def make():
+            http = hilos_http(HILOS_TOKEN, sim.base_url)
+            checkpoint.start(http)
+            return hilos_source(api_token=HILOS_TOKEN, base_url=sim.base_url, page_size=100,
+                                http=http, checkpoint=checkpoint)
+
+        runner = HilosRunner(sim, tmp_path)
+        runner.make_source = make
+        # runs arrive on top and open ones finish between loads
+        requests = load_in_checkpoints(runner, checkpoint, lambda: sim.advance(
+            900, new_twilio=0, new_hilos=45, finish_fraction=0.2))
+        assert len(requests) >= 8
+        # each load: what arrived on top (a page or two), then up to the budget and the one
+        # page read after it became due, per list
+        assert max(requests[1:]) <= 12
+        ids = [r[0] for r in runner.rows("flow_execution_contacts", "id")]
+        assert sorted(ids) == sorted({r[0] for r in contact_truth(sim)})  # all, once each
+        # runs that changed during the first load are brought up to date by the next run
+        load_in_checkpoints(runner, checkpoint, lambda: None)
+        assert runner.rows("flow_execution_contacts", CONTACT_COLUMNS) == contact_truth(sim)
+        assert runner.rows("flow_executions", HILOS_EXECUTION_COLUMNS) == \
+            hilos_execution_truth(sim)
+
+
+def test_twilio_first_load_in_checkpoints_fetches_every_step_once(tmp_path: Path) -> None:
+    with Simulator(small_config(twilio_executions=900)) as sim:
+        since = visible_floor(sim)
+        checkpoint = Checkpoint(seconds=1e9, requests=150)
+        runner = TwilioRunner(sim, tmp_path)
+
+        def make():
+            http = twilio_http(base_url=sim.base_url, transport=runner.transport,
+                               **runner.credentials)
+            checkpoint.start(http)
+            return twilio_studio_source(http=http, checkpoint=checkpoint)
+
+        runner.make_source = make
+        requests = load_in_checkpoints(runner, checkpoint, lambda: sim.advance(
+            600, new_twilio=20, new_hilos=0, finish_fraction=0.2))
+        assert len(requests) >= 4
+        assert max(requests) <= 150 + 4 * 4 + 4  # the budget, requests in flight, flows
+        steps = [r[0] for r in runner.steps()]
+        assert len(steps) == len(set(steps))
+        load_in_checkpoints(runner, checkpoint, lambda: None)
+        assert runner.executions() == execution_truth(sim, since)
+        assert runner.steps() == step_truth(sim, since)
