@@ -84,9 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--fault", type=_fault_rate, action="append", default=[],
                      metavar="KIND=RATE",
                      help="inject faults; KIND one of the simulator's (429, 500, 502, 503, drop, "
-                          "slow, truncate, maintenance, wrong_shape)")
+                          "slow, truncate, maintenance, wrong_shape, self_link)")
     sim.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on 429")
     sim.add_argument("--latency-ms", type=float, default=0.0, help="added to every API request")
+    sim.add_argument("--spec-shapes", action="store_true",
+                     help="records in every shape the specs allow (no flow, unknown status, "
+                          "filled Twilio contexts, ...), as real accounts hold")
+    sim.add_argument("--type-drift", action="store_true",
+                     help="Twilio flow_version now and then as a string")
     return parser
 
 
@@ -108,7 +113,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed, start=args.start, twilio_flows=args.twilio_flows,
         twilio_executions=args.twilio_executions, hilos_flows=args.hilos_flows,
         hilos_contact_runs=args.hilos_contact_runs, history_days=args.history_days,
-        hilos_order=args.hilos_order,
+        hilos_order=args.hilos_order, spec_shapes=args.spec_shapes, type_drift=args.type_drift,
     )
     try:
         sim = Simulator(config, host=args.host, port=args.port)

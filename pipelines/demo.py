@@ -30,7 +30,7 @@ select provider, max(flow_name) as flow_name, sum(runs_total) as runs,
             then cast(sum(runs_completed) as double) / sum(runs_finished) end as completion_rate
 from analytics.completion_rate
 group by provider, flow_id
-order by provider, flow_name
+order by provider, flow_name nulls last
 """
 
 
@@ -75,7 +75,9 @@ def run_demo(duckdb_path: str, small: bool = False) -> int:
         print(f"flowsync demo: {problem}", file=sys.stderr)
         return Exit.CONFIG
     t0 = time.perf_counter()
-    with Simulator(SimConfig(seed=42, **(SMALL_SCALE if small else DEMO_SCALE))) as sim, \
+    # every record shape the specs allow, as real accounts hold (simulator/shapes.py)
+    scale = SMALL_SCALE if small else DEMO_SCALE
+    with Simulator(SimConfig(seed=42, spec_shapes=True, **scale)) as sim, \
             tempfile.TemporaryDirectory(prefix="flowsync-demo-") as dlt_dir:
         info = sim.info()
         print(f"flowsync demo: simulator on {sim.base_url}: {info['twilio']['flows']} Twilio "
@@ -100,7 +102,8 @@ def run_demo(duckdb_path: str, small: bool = False) -> int:
     print(f"\nCompletion rate per flow (test runs excluded; "
           f"{time.perf_counter() - t0:.0f} s end to end):\n")
     print(_table(["provider", "flow", "runs", "finished", "completed", "completion"], [
-        (p, f, f"{n:,}", f"{fin:,}", f"{c:,}", "-" if r is None else f"{r:.1%}")
+        (p, "(no flow)" if f is None else f, f"{n:,}", f"{fin:,}", f"{c:,}",
+         "-" if r is None else f"{r:.1%}")
         for p, f, n, fin, c, r in rows]))
     print(f"""
 Where to look next:

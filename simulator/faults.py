@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 # 429: too many requests with Retry-After; 500/502/503: server errors; drop: the
 # connection closes without a response; slow: the response comes late; truncate: a 200
 # whose JSON body is cut short; maintenance: a 200 HTML page (a proxy's maintenance
-# notice); wrong_shape: a 200 JSON body that is not the endpoint's shape
+# notice); wrong_shape: a 200 JSON body that is not the endpoint's shape; self_link: a
+# list page whose next link leads back to itself (Twilio), or a list that ignores the page
+# number and always has a next page (Hilos), as a broken proxy or API does
 FAULT_KINDS = ("429", "500", "502", "503", "drop", "slow", "truncate", "maintenance",
-               "wrong_shape")
+               "wrong_shape", "self_link")
 
 
 @dataclass

@@ -12,6 +12,7 @@ import uuid
 from collections import OrderedDict
 from urllib.parse import urlencode
 
+from . import shapes
 from .http import Request, Response, match_route
 from .world import (
     HILOS_STATUS_REASONS,
@@ -106,7 +107,7 @@ class HilosApi:
         now = self.world.now_us
         status = run.status(now)
         c = run.contact
-        return {
+        record = {
             "id": run.id,
             "contact": {
                 "first_name": c.first_name, "last_name": c.last_name, "email": c.email,
@@ -123,6 +124,9 @@ class HilosApi:
             "flow": run.batch.flow.id,
             "flow_name": run.batch.flow.name,
         }
+        if not self.world.config.spec_shapes:
+            return record
+        return shapes.shape_contact_run(record, shapes.hilos_shape(run.id))
 
     def _batch_common(self, b: HilosBatch) -> dict:
         now = self.world.now_us

@@ -200,7 +200,16 @@ class Simulator:
         auth = (twilio_api if api == "twilio" else hilos_api).authenticate(self.world, req)
         if auth is not None:
             return op, fault, auth
-        return op, fault, handler.handle(req, op, params)
+        if fault == "self_link" and api == "hilos":
+            req.query.pop("page", None)  # every page is page 1
+        resp = handler.handle(req, op, params)
+        if fault == "self_link" and resp.status == 200 and isinstance(resp.body, dict):
+            meta = resp.body.get("meta")
+            if isinstance(meta, dict) and "next_page_url" in meta:
+                meta["next_page_url"] = meta["url"]
+            elif "next" in resp.body:
+                resp.body["next"] = req.base_url + req.path + "?page=2"
+        return op, fault, resp
 
 
 def _fault_response(api: str, status: int, retry_after: int) -> Response:
@@ -238,6 +247,12 @@ class _Handler(BaseHTTPRequestHandler):
     # hold each keep-alive response back ~40 ms
     disable_nagle_algorithm = True
     server: _Server
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header on the world's clock, as a real API's is on its own."""
+        import email.utils
+
+        return email.utils.formatdate(self.server.sim.world.now, usegmt=True)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         log.debug("%s " + format, self.address_string(), *args)

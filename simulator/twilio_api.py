@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from . import shapes
 from .http import Request, Response, match_route
 from .world import (
     TWILIO_RETENTION_SECONDS,
@@ -28,6 +29,11 @@ _ROUTES = [
     (re.compile(r"^/(v[12])/Flows/([^/]+)/Executions$"), "twilio.executions.list"),
     (re.compile(r"^/(v[12])/Flows/([^/]+)/Executions/([^/]+)$"), "twilio.executions.fetch"),
     (re.compile(r"^/(v[12])/Flows/([^/]+)/Executions/([^/]+)/Steps$"), "twilio.steps.list"),
+    (re.compile(r"^/(v[12])/Flows/([^/]+)/Executions/([^/]+)/Context$"),
+     "twilio.execution_context.fetch"),
+    (re.compile(r"^/(v[12])/Flows/([^/]+)/Executions/([^/]+)/Steps/([^/]+)$"), "twilio.steps.fetch"),
+    (re.compile(r"^/(v[12])/Flows/([^/]+)/Executions/([^/]+)/Steps/([^/]+)/Context$"),
+     "twilio.step_context.fetch"),
 ]
 
 
@@ -199,10 +205,13 @@ class TwilioApi:
         if v == "v1":
             out["contact_sid"] = ex.contact_sid
         out["contact_channel_address"] = ex.address
+        shaped = cfg.spec_shapes
         if v == "v2":
-            out["flow_version"] = ex.flow.revision
+            out["flow_version"] = (str(ex.flow.revision)
+                                   if cfg.type_drift and shapes.drifts(ex.sid)
+                                   else ex.flow.revision)
         out.update({
-            "context": {},
+            "context": self.execution_context(ex) if shaped else {},
             "status": status,
             "date_created": twilio_time(ex.date_created),
             "date_updated": updated,
@@ -213,13 +222,19 @@ class TwilioApi:
         out["links"] = {"steps": f"{url}/Steps", "execution_context": f"{url}/Context"}
         return out
 
+    def execution_context(self, ex: TwilioExecution) -> dict:
+        widgets = [s[3] for s in ex.steps(self.world.now)]
+        return shapes.execution_context(ex.sid, ex.address, widgets)
+
     def step_json(self, base_url: str, v: str, ex: TwilioExecution, step: tuple) -> dict:
         sid, ts, name, frm, to, wtype = step
         url = f"{base_url}/{v}/Flows/{ex.flow.sid}/Executions/{ex.sid}/Steps/{sid}"
         return {
             "sid": sid, "account_sid": self.world.config.twilio_account_sid,
             "flow_sid": ex.flow.sid, "execution_sid": ex.sid, "parent_step_sid": None,
-            "name": name, "context": {}, "transitioned_from": frm, "transitioned_to": to,
+            "name": name,
+            "context": shapes.step_context(sid, frm) if self.world.config.spec_shapes else {},
+            "transitioned_from": frm, "transitioned_to": to,
             "type": wtype, "date_created": twilio_time(ts), "date_updated": twilio_time(ts),
             "url": url, "links": {"step_context": f"{url}/Context"},
         }
@@ -297,6 +312,41 @@ class TwilioApi:
                     "meta": self._meta(req, "steps", size,
                                        {"PageToken": _encode_token(nxt)} if nxt else None)}
         return Response(200, body)
+
+    def execution_context_fetch(self, req: Request, v: str, flow_sid: str, sid: str) -> Response:
+        with self.world.lock:
+            ex = self.world.twilio_execution(flow_sid, sid)
+            if ex is None:
+                return self._not_found(req)
+            context = self.execution_context(ex) if self.world.config.spec_shapes else {}
+            return Response(200, {"account_sid": self.world.config.twilio_account_sid,
+                                  "context": context, "flow_sid": flow_sid,
+                                  "execution_sid": sid, "url": req.base_url + req.path})
+
+    def _step(self, flow_sid: str, sid: str, step_sid: str) -> tuple | None:
+        ex = self.world.twilio_execution(flow_sid, sid)
+        step = next((s for s in ex.steps(self.world.now) if s[0] == step_sid), None) if ex else None
+        return (ex, step) if step else None
+
+    def steps_fetch(self, req: Request, v: str, flow_sid: str, sid: str, step_sid: str) -> Response:
+        with self.world.lock:
+            found = self._step(flow_sid, sid, step_sid)
+            if found is None:
+                return self._not_found(req)
+            return Response(200, self.step_json(req.base_url, v, *found))
+
+    def step_context_fetch(self, req: Request, v: str, flow_sid: str, sid: str,
+                           step_sid: str) -> Response:
+        with self.world.lock:
+            found = self._step(flow_sid, sid, step_sid)
+            if found is None:
+                return self._not_found(req)
+            step = found[1]
+            context = (shapes.step_context(step_sid, step[3]) if self.world.config.spec_shapes
+                       else {})
+            return Response(200, {"account_sid": self.world.config.twilio_account_sid,
+                                  "context": context, "execution_sid": sid, "flow_sid": flow_sid,
+                                  "step_sid": step_sid, "url": req.base_url + req.path})
 
     def _not_found(self, req: Request) -> Response:
         return error(404, 20404, f"The requested resource {req.path} was not found")

@@ -113,6 +113,11 @@ class SimConfig:
         hilos_order: order of Hilos lists: newest (by created_on), oldest, or unordered.
         hilos_default_page_size: page size when the client sends none.
         hilos_max_page_size: larger requested page sizes are clamped to this.
+        spec_shapes: records in every shape the specs allow (`simulator.shapes`): Hilos runs
+            without a flow or `is_test`, with an unknown status (beyond the spec's list, as
+            APIs add states) or extra fields; Twilio contexts filled.
+        type_drift: Twilio `flow_version` as a string for some executions (the spec says
+            integer; APIs drift).
     """
 
     seed: int = 0
@@ -131,6 +136,10 @@ class SimConfig:
     twilio_api_key_sid: str = ""
     twilio_api_key_secret: str = "sim-twilio-api-key-secret"
     hilos_api_token: str = "sim-hilos-api-token"
+    # every shape the specs allow (simulator/shapes.py), not only the tidy one
+    spec_shapes: bool = False
+    # Twilio `flow_version` sent as a string now and then: beyond the spec, as APIs drift
+    type_drift: bool = False
 
     def __post_init__(self) -> None:
         if self.hilos_order not in ("newest", "oldest", "unordered"):

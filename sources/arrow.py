@@ -9,9 +9,13 @@ table layout the JSON path would give: nested objects become `parent__child` col
 resource declares the column's type, and a declared type is the column's Arrow type.
 
 One difference, on purpose: a list value is kept as JSON text in its column, where the
-JSON path would make a child table. The APIs' execution records hold no lists; a
-column whose values do not fit one Arrow type (an API sending a number one day and a
-string the next) is kept as JSON text too, with a warning, rather than failing the load.
+JSON path would make a child table. The APIs' execution records hold no lists.
+
+Types drift (an API sends a number one day and a string the next): a column whose type is
+declared, or already in the warehouse (`table=`), keeps that type; a value that converts
+(`"33"` for a bigint) is converted, one that does not goes whole to the text column
+`<column>__v_text` beside it (as dlt's variant columns do), so nothing is lost and the load
+never fails on it. An undeclared new column whose values do not fit one type is JSON text.
 """
 
 from __future__ import annotations
@@ -36,7 +40,21 @@ _TYPES = {
 
 def arrow_types(columns: dict[str, dict]) -> dict[str, pa.DataType]:
     """Arrow types for a resource's declared dlt columns."""
-    return {name: _TYPES[c["data_type"]] for name, c in columns.items() if "data_type" in c}
+    return {name: _TYPES[c["data_type"]] for name, c in columns.items()
+            if c.get("data_type") in _TYPES}
+
+
+def known_types(table: str, declared: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+    """The declared types, and those the table's columns have in dlt's schema (the
+    warehouse's), for the extraction running now."""
+    try:
+        import dlt
+
+        columns = dlt.current.source_schema().get_table_columns(table)
+    except Exception:  # outside an extraction (unit tests): the declared types alone
+        return declared
+    return {**arrow_types({k: v for k, v in columns.items() if not k.startswith("_dlt")}),
+            **declared}
 
 
 def _name(prefix: str, key: str) -> str:
@@ -61,7 +79,7 @@ def _flatten(record: dict, out: dict[str, Any], prefix: str = "") -> dict[str, A
 
 
 def to_arrow(rows: list[dict], types: dict[str, pa.DataType], what: str,
-             required: tuple[str, ...] = ()) -> pa.Table:
+             required: tuple[str, ...] = (), table: str | None = None) -> pa.Table:
     """One Arrow table of `rows` (dicts as the API sent them, timestamps parsed).
 
     Arrow infers one struct type over all the rows (every key of every row) and the
@@ -74,7 +92,10 @@ def to_arrow(rows: list[dict], types: dict[str, pa.DataType], what: str,
         what: the resource, for the warning about a column kept as JSON text.
         required: columns every row has a value in (the key and cursor, checked before):
             not nullable, as dlt's schema has them.
+        table: the table loaded, whose columns' types in dlt's schema are kept too.
     """
+    if table is not None:
+        types = known_types(table, types)
     try:
         struct = pa.array(rows, from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -86,10 +107,9 @@ def to_arrow(rows: list[dict], types: dict[str, pa.DataType], what: str,
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
     for name, array in columns.items():
-        array = _fit(array, types.get(name), name, what)
-        if array is not None:
-            arrays.append(array)
-            fields.append(pa.field(name, array.type, nullable=name not in required))
+        for out_name, out in _fit(array, types.get(name), name, what):
+            arrays.append(out)
+            fields.append(pa.field(out_name, out.type, nullable=out_name not in required))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
@@ -104,21 +124,21 @@ def _flatten_struct(struct: pa.StructArray, prefix: str, out: dict[str, pa.Array
 
 
 def _fit(array: pa.Array, declared: pa.DataType | None, name: str, what: str
-         ) -> pa.Array | None:
-    """The column as loaded: declared type, lists as JSON text, no all-null column."""
+         ) -> list[tuple[str, pa.Array]]:
+    """The column(s) as loaded: declared type, lists as JSON text, no all-null column."""
     if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
         array = pa.array([None if v is None else json.dumps(v, sort_keys=True, default=str)
                           for v in array.to_pylist()], type=pa.string())
     if declared is not None and array.type != declared:
         if pa.types.is_null(array.type):
-            return pa.nulls(len(array), declared)
+            return [(name, pa.nulls(len(array), declared))]
         try:
-            return array.cast(declared)
+            return [(name, array.cast(declared))]
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             return _array(array.to_pylist(), declared, name, what)
     if pa.types.is_null(array.type):
-        return None  # all null and undeclared: no column, as dlt's JSON path does
-    return array
+        return []  # all null and undeclared: no column, as dlt's JSON path does
+    return [(name, array)]
 
 
 def _to_arrow_by_row(rows: list[dict], types: dict[str, pa.DataType], what: str,
@@ -131,29 +151,47 @@ def _to_arrow_by_row(rows: list[dict], types: dict[str, pa.DataType], what: str,
     fields: list[pa.Field] = []
     for name in names:
         values = [row.get(name) for row in flat]
-        declared = types.get(name)
-        array = _array(values, declared, name, what)
-        if array is None:
-            continue
-        arrays.append(array)
-        fields.append(pa.field(name, array.type, nullable=name not in required))
+        for out_name, array in _array(values, types.get(name), name, what):
+            arrays.append(array)
+            fields.append(pa.field(out_name, array.type, nullable=out_name not in required))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _array(values: list, declared: pa.DataType | None, name: str, what: str) -> pa.Array | None:
+def _array(values: list, declared: pa.DataType | None, name: str, what: str
+           ) -> list[tuple[str, pa.Array]]:
     try:
         array = pa.array(values, type=declared, from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        if declared is not None and pa.types.is_timestamp(declared):
-            # ISO 8601 text the source did not parse: Arrow's own parser, then text
-            try:
-                return pa.array(values, type=pa.string()).cast(declared)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                pass
+        if declared is not None:
+            return _coerced(values, declared, name, what)
         log.warning("%s: column `%s` has values of more than one type; kept as JSON text",
                     what, name)
-        return pa.array([None if v is None else json.dumps(v, default=str) for v in values],
-                        type=pa.string())
+        return [(name, pa.array([None if v is None else json.dumps(v, default=str)
+                                 for v in values], type=pa.string()))]
     if pa.types.is_null(array.type):
-        return None  # all null and undeclared: no column, as dlt's JSON path does
-    return array
+        return []  # all null and undeclared: no column, as dlt's JSON path does
+    return [(name, array)]
+
+
+def _coerced(values: list, declared: pa.DataType, name: str, what: str
+             ) -> list[tuple[str, pa.Array]]:
+    """Each value converted to the column's type where it converts; the others whole, as
+    text, in `<name>__v_text` (the column's value null)."""
+    fitted: list[Any] = []
+    misfits: list[str | None] = []
+    for v in values:
+        try:
+            fitted.append(None if v is None else
+                          pa.array([v], from_pandas=False).cast(declared)[0].as_py())
+            misfits.append(None)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+                OverflowError):
+            fitted.append(None)
+            misfits.append(v if isinstance(v, str) else json.dumps(v, default=str))
+    out = [(name, pa.array(fitted, type=declared))]
+    bad = sum(m is not None for m in misfits)
+    if bad:
+        log.warning("%s: %d value(s) of column `%s` are not of its type (%s); kept as text in "
+                    "`%s__v_text`", what, bad, name, declared, name)
+        out.append((f"{name}__v_text", pa.array(misfits, type=pa.string())))
+    return out

@@ -58,6 +58,11 @@ class NotFoundError(ApiError):
     """The API answered 404."""
 
 
+class PagingError(ApiError):
+    """A listing that would never end: a next-page link repeating a page already read, or
+    more pages than any real list has. The listing stops; the run fails (exit 1)."""
+
+
 class ShapeError(ApiError):
     """The API kept answering 200 with a body that is not its shape (an HTML maintenance
     page, JSON without the list key): a fault of the API, retried, then this."""

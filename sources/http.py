@@ -4,9 +4,10 @@ Retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped conne
 truncated JSON bodies and 200 answers that are not the API's shape (a proxy's HTML
 maintenance page, JSON without the list key), honouring `Retry-After`; a bounded number
 of attempts, then an `ApiError` (`ShapeError` for the wrong shape) naming the endpoint and
-the last status. 401/403 fail at once with an
-`AuthError` naming the setting to fix. Credentials travel only in headers, and no message
-this module writes includes a header.
+the last status. 401/403 fail at once with an `AuthError` naming the setting to fix.
+Redirects are followed (credentials only to the API's own host); a redirect without a
+Location is an `ApiError`. Credentials travel only in headers, and no message this module
+writes includes a header.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +32,8 @@ from .errors import ApiError, AuthError, NotFoundError, ShapeError
 log = logging.getLogger("flowsync.http")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 
 
 # what is wrong with a parsed body, or None when it has the shape the caller expects
@@ -97,6 +101,8 @@ class HttpClient:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
+        # the API's clock, from the `Date` header of its last answer (None until one came)
+        self.server_time: datetime | None = None
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"), auth=auth, headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -104,6 +110,11 @@ class HttpClient:
                                 max_keepalive_connections=max_connections),
             transport=transport, follow_redirects=False,
         )
+
+    @property
+    def base_path(self) -> str:
+        """The base URL's path prefix ("" for none), e.g. /twilio behind a proxy."""
+        return self._client.base_url.path.rstrip("/")
 
     def close(self) -> None:
         self._client.close()
@@ -147,7 +158,7 @@ class HttpClient:
             wrong_shape = False
             try:
                 # httpx replaces the url's own query when given params={}: pass None then
-                resp = self._client.get(url, params=dict(params) if params else None)
+                resp = self._follow(url, dict(params) if params else None, name)
             except httpx.TimeoutException as exc:
                 last_problem, last_status = f"timed out ({type(exc).__name__})", None
             except httpx.TransportError as exc:
@@ -172,6 +183,7 @@ class HttpClient:
                 else:
                     body, last_problem, wrong_shape = _parse(resp, expect)
                     if not last_problem:
+                        self._note_time(resp)
                         return body
             if attempt == self.max_attempts:
                 break
@@ -184,6 +196,39 @@ class HttpClient:
         error = ShapeError if wrong_shape else ApiError
         raise error(f"{self.service}: GET {name} failed after {self.max_attempts} attempts; "
                     f"last: {last_problem}", endpoint=name, status=last_status)
+
+    def _follow(self, url: str, params: dict | None, name: str) -> httpx.Response:
+        """GET, following redirects (up to MAX_REDIRECTS): the credentials go only to the
+        API's own host; another host gets a request without them."""
+        resp = self._client.get(url, params=params)
+        for _ in range(MAX_REDIRECTS):
+            if resp.status_code not in REDIRECTS:
+                return resp
+            location = resp.headers.get("Location")
+            if not location:
+                raise ApiError(f"{self.service}: GET {name} answered HTTP {resp.status_code} "
+                               "without a Location to follow", endpoint=name,
+                               status=resp.status_code)
+            target = resp.url.join(location)
+            base = self._client.base_url
+            if (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port):
+                resp = self._client.get(str(target))
+            else:
+                log.info("%s: GET %s redirected to another host; followed without credentials",
+                         self.service, name)
+                resp = httpx.get(str(target), timeout=self._client.timeout,
+                                 follow_redirects=False)
+        raise ApiError(f"{self.service}: GET {name}: more than {MAX_REDIRECTS} redirects",
+                       endpoint=name, status=resp.status_code)
+
+    def _note_time(self, resp: httpx.Response) -> None:
+        raw = resp.headers.get("Date")
+        try:
+            when = email.utils.parsedate_to_datetime(raw) if raw else None
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            self.server_time = when if when.tzinfo else when.replace(tzinfo=UTC)
 
     def _retry_after(self, resp: httpx.Response) -> float | None:
         raw = resp.headers.get("Retry-After")

@@ -34,6 +34,12 @@ QUARANTINE_HINTS = dlt.mark.make_hints(
 )
 
 
+def quarantined(entries: list[dict]) -> Any:
+    """Quarantine entries, marked for the `quarantine` table. Only these: hints given
+    without a table variant would send every later item of the resource there too."""
+    return dlt.mark.with_hints(entries, QUARANTINE_HINTS, create_table_variant=True)
+
+
 def parse_timestamp(value: Any) -> datetime | None:
     """An aware UTC datetime from an ISO 8601 string, or None when it is not one."""
     if not isinstance(value, str) or not value:
@@ -75,7 +81,8 @@ class Quarantine:
 
 def check_records(records: Iterable[Any], quarantine: Quarantine, *, key: str, cursor: str,
                   statuses: frozenset[str] | None = None,
-                  also_timestamps: tuple[str, ...] = ()) -> tuple[list[dict], list[dict]]:
+                  also_timestamps: tuple[str, ...] = (),
+                  as_json: tuple[str, ...] = ()) -> tuple[list[dict], list[dict]]:
     """Splits raw records into loadable rows (timestamps parsed) and quarantine entries.
 
     Args:
@@ -85,6 +92,8 @@ def check_records(records: Iterable[Any], quarantine: Quarantine, *, key: str, c
         cursor: the timestamp that places the record in time; required.
         statuses: the known statuses, or None when the records have none.
         also_timestamps: optional timestamp fields to parse when present.
+        as_json: fields kept whole as one JSON text (`context`, `contact.meta`): free-form
+            objects whose keys are data, never flattened into a column per key.
     """
     rows: list[dict] = []
     bad: list[dict] = []
@@ -95,6 +104,9 @@ def check_records(records: Iterable[Any], quarantine: Quarantine, *, key: str, c
         if not record.get(key):
             bad.append(quarantine.entry(record, f"missing {key}", key))
             continue
+        if not isinstance(record[key], str):
+            bad.append(quarantine.entry(record, f"invalid {key} (not a string)", key))
+            continue
         ts = parse_timestamp(record.get(cursor))
         if ts is None:
             reason = f"missing {cursor}" if record.get(cursor) is None else f"invalid {cursor}"
@@ -104,8 +116,24 @@ def check_records(records: Iterable[Any], quarantine: Quarantine, *, key: str, c
             bad.append(quarantine.entry(
                 record, f"unknown status {record.get('status')!r} (row loaded)", key))
         row = {**record, cursor: ts}
+        for path in as_json:
+            _to_json_text(row, path.split("."))
         for name in also_timestamps:
             if row.get(name) is not None:
                 row[name] = parse_timestamp(row[name]) or row[name]
         rows.append(row)
     return rows, bad
+
+
+def _to_json_text(row: dict, path: list[str]) -> None:
+    """Replaces the value at `path` (a.b.c) with its JSON text, copying the dicts on the way."""
+    head, *rest = path
+    value = row.get(head)
+    if value is None:
+        return
+    if rest:
+        if isinstance(value, dict):
+            row[head] = dict(value)
+            _to_json_text(row[head], rest)
+        return
+    row[head] = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)

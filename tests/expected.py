@@ -33,7 +33,7 @@ def contact_truth(sim: Simulator) -> list[tuple]:
     out = []
     for run in sim.world.hilos_runs:
         j = sim.hilos.contact_run_json(run)
-        out.append((j["id"], j["status"], ts(j["created_on"]), j["is_test"], j["flow"],
+        out.append((j["id"], j["status"], ts(j["created_on"]), j.get("is_test"), j["flow"],
                     j["flow_version"], j["flow_name"], j["contact"]["phone"]))
     return sorted(out)
 

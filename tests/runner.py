@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sources.hilos import hilos_source
 from sources.hilos import make_http as hilos_http
 from sources.twilio_studio import make_http as twilio_http
 from sources.twilio_studio import twilio_studio_source
+from tests.conftest import POSTGRES_DSN
 from tests.expected import EXEC_COLUMNS, HILOS_TOKEN, STEP_COLUMNS, utc
 
 FLOWSYNC = str(Path(sys.executable).with_name("flowsync"))
@@ -158,3 +160,39 @@ def flowsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comp
 def read(db: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return [tuple(utc(v) for v in r) for r in con.execute(sql).fetchall()]
+
+
+Reader = Callable[[str], list[tuple]]
+
+
+@contextmanager
+def warehouse(kind: str, tmp: Path) -> Iterator[tuple[dict[str, str], Reader]]:
+    """The env vars for a fresh warehouse of this kind (a DuckDB file in `tmp`, or a new
+    Postgres database, dropped after), and a reader of exact rows for it."""
+    if kind == "duckdb":
+        db = tmp / "w.duckdb"
+
+        def read(sql: str) -> list[tuple]:
+            with duckdb.connect(str(db), read_only=True) as con:
+                return [tuple(utc(v) for v in r) for r in con.execute(sql).fetchall()]
+
+        yield {"DESTINATION__DUCKDB__CREDENTIALS": str(db)}, read
+        return
+    name = f"flowsync_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(POSTGRES_DSN)
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    dsn = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{name}"
+
+    def read_pg(sql: str) -> list[tuple]:
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            rows = [tuple(utc(v) for v in r) for r in cur.fetchall()]
+        conn.close()
+        return rows
+
+    try:
+        yield {"DESTINATION__POSTGRES__CREDENTIALS": dsn}, read_pg
+    finally:
+        admin.cursor().execute(f"drop database if exists {name} with (force)")
+        admin.close()

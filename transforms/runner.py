@@ -26,6 +26,11 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from .checks import CHECKS, CheckFailedError, check
+
+__all__ = ["CHECKS", "BuildStoppedError", "CheckFailedError", "Model", "ModelResult",
+           "Warehouse", "build", "check", "load_models", "render"]
+
 log = logging.getLogger("flowsync.transforms")
 
 ROOT = Path(__file__).resolve().parent
@@ -40,53 +45,6 @@ _SOURCE = re.compile(r"\{\{\s*source\('(\w+)',\s*'(\w+)'\)\s*\}\}")
 _REF = re.compile(r"\{\{\s*ref\('(\w+)'\)\s*\}\}")
 _HEADER_SOURCE = re.compile(r"^-- source (\w+)\.(\w+):(.*)$")
 _TYPES = {"text", "boolean", "bigint", "timestamptz", "double precision"}
-
-# per model: key columns (unique, not null), more not-null columns, and checks written as
-# a condition that a violating row meets
-CHECKS: dict[str, dict[str, Any]] = {
-    "flow_runs": {"key": ["provider", "run_id"], "not_null": ["flow_id", "started_at"]},
-    "completion_rate": {
-        "key": ["provider", "flow_id", "day"],
-        "rules": {
-            "runs_completed <= runs_finished <= runs_total":
-                "runs_completed > runs_finished or runs_finished > runs_total",
-            "completion_rate in [0, 1]": "completion_rate < 0 or completion_rate > 1",
-        },
-    },
-    "status_funnel": {
-        "key": ["provider", "flow_id", "stage"],
-        "rules": {
-            "pct_of_entered and pct_of_previous in [0, 1]":
-                "pct_of_entered < 0 or pct_of_entered > 1 or pct_of_previous < 0 "
-                "or pct_of_previous > 1",
-        },
-        "queries": {
-            "funnel stages non-increasing":
-                "select count(*) from {t} a join {t} b on a.provider = b.provider and "
-                "a.flow_id = b.flow_id and b.stage_order = a.stage_order + 1 "
-                "where b.runs > a.runs",
-        },
-    },
-    "status_counts": {
-        "key": ["provider", "flow_id"],
-        "unique": ["provider", "flow_id", "status"],
-        "rules": {"share in [0, 1]": "share < 0 or share > 1"},
-    },
-    "step_funnel": {
-        "key": ["flow_id", "widget"],
-        "rules": {
-            "pct_of_flow_executions in [0, 1]":
-                "pct_of_flow_executions < 0 or pct_of_flow_executions > 1",
-            "executions_ended_here <= executions_reached":
-                "executions_ended_here > executions_reached",
-        },
-    },
-}
-
-
-class CheckFailedError(Exception):
-    """A data check failed; the message names the model and the check."""
-
 
 class BuildStoppedError(Exception):
     """The build was asked to stop; the tables built so far are swapped in, the rest kept."""
@@ -225,34 +183,6 @@ def render(model: Model, wh: Warehouse, timeout_events: Sequence[str],
     sql = _REF.sub(lambda m: f"{SCHEMA}.{m.group(1)}", sql)
     return (sql.replace("{{ timeout_events }}", _quote_list(timeout_events))
                .replace("{{ failure_events }}", _quote_list(failure_events)))
-
-
-def check(wh: Warehouse, model: str, table: str) -> None:
-    """Runs the model's data checks on `table`; raises CheckFailedError naming the first failure."""
-    spec = CHECKS.get(model, {})
-    key = spec.get("key", [])
-    failures = []
-    for column in [*key, *spec.get("not_null", [])]:
-        n = wh.scalar(f"select count(*) from {table} where {column} is null")
-        if n:
-            failures.append(f"{model}: {column} not null ({n} null rows)")
-    unique = spec.get("unique", key)
-    if unique:
-        cols = ", ".join(unique)
-        n = wh.scalar(f"select count(*) from (select {cols} from {table} group by {cols} "
-                      "having count(*) > 1) as d")
-        if n:
-            failures.append(f"{model}: ({cols}) unique ({n} duplicated keys)")
-    for name, condition in spec.get("rules", {}).items():
-        n = wh.scalar(f"select count(*) from {table} where {condition}")
-        if n:
-            failures.append(f"{model}: {name} ({n} rows break it)")
-    for name, query in spec.get("queries", {}).items():
-        n = wh.scalar(query.format(t=table))
-        if n:
-            failures.append(f"{model}: {name} ({n} rows break it)")
-    if failures:
-        raise CheckFailedError("data check failed: " + "; ".join(failures))
 
 
 def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,

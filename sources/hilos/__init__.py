@@ -28,10 +28,10 @@ from ..errors import ConfigError
 from ..http import HttpClient
 from ..records import (
     MERGE_DEDUPLICATED,  # a load yields each id once: `Window` and `ListRead` drop repeats
-    QUARANTINE_HINTS,
     Quarantine,
     check_records,
     parse_timestamp,
+    quarantined,
 )
 from .client import HilosClient, make_http
 from .cursor import (
@@ -44,6 +44,7 @@ from .cursor import (
 )
 from .reading import Sync
 from .settings import (
+    CONTACT_AS_JSON,
     CONTACT_COLUMNS,
     CONTACT_STATUSES,
     DEFAULT_BASE_URL,
@@ -122,13 +123,15 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
     progress = ContactsProgress(before, before.order)
     quarantine = Quarantine("Hilos", "flow_execution_contacts")
     reads = Sync(lambda first: client.contact_pages(page_size, first), before, plan.start,
-                 CONTACT_STATUSES, quarantine, checkpoint, "flow-execution-contact")
+                 CONTACT_STATUSES, quarantine, checkpoint, "flow-execution-contact",
+                 as_json=CONTACT_AS_JSON)
     for rows, bad in reads.pages():
         progress.add(rows)
         if rows:
-            yield to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts", REQUIRED)
+            yield to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts", REQUIRED,
+                           "flow_execution_contacts")
         if bad:
-            yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+            yield quarantined(bad)
     state.update(progress.finish(reads.cut).to_state())
     quarantine.report()
     if reads.duplicates:
@@ -154,9 +157,10 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
     for rows, bad in reads.pages():
         progress.listed(rows)
         if rows:
-            yield to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED)
+            yield to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED,
+                           "flow_executions")
         if bad:
-            yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+            yield quarantined(bad)
     if reads.cut is not None or before.backfill is not None:
         # mid-backfill: the open ones are refreshed once the whole list has been read
         state.update(progress.finish(reads.cut, {**before.open, **plan.refresh}).to_state())
@@ -173,8 +177,9 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
         progress.refreshed(rows)
         refreshed.extend(rows)
         if bad:
-            yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+            yield quarantined(bad)
     if refreshed:
-        yield to_arrow(refreshed, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED)
+        yield to_arrow(refreshed, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED,
+                       "flow_executions")
     state.update(progress.finish().to_state())
     quarantine.report()

@@ -12,11 +12,13 @@ from typing import Any
 
 import httpx
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, PagingError
 from ..http import HttpClient, an_object, page_of
 from .settings import CONTACTS_PATH, DETAIL_ONLY_FIELDS, EXECUTIONS_PATH
 
 log = logging.getLogger("flowsync.hilos")
+
+MAX_PAGES = 1_000_000  # a billion runs at the largest page: no real list is longer
 
 
 def make_http(api_token: str, base_url: str, transport: httpx.BaseTransport | None = None,
@@ -51,10 +53,16 @@ class HilosClient:
         """Pages of `results`, from page `first` on, until `next` is null.
 
         Page numbers are ours rather than the `next` links', so a link naming another
-        scheme or host (a proxy's) never receives the token.
+        scheme or host (a proxy's) never receives the token. A page whose rows are those of
+        the page before while the list did not change (an API that ignores `page`), and a
+        listing past MAX_PAGES, end with a `PagingError`: a listing always ends.
         """
         page = first
+        previous: tuple | None = None
         while True:
+            if page - first >= MAX_PAGES:
+                raise PagingError(f"Hilos: GET {path}: more than {MAX_PAGES:,} pages; the "
+                                  "listing is stopped", endpoint=path)
             query = dict(params or {})
             if page > 1:
                 query["page"] = page
@@ -67,6 +75,12 @@ class HilosClient:
                 log.info("Hilos %s: page %d is gone; the list ended early", path, page)
                 return
             count = body.get("count")
+            ids = tuple(r.get("id") for r in body["results"] if isinstance(r, dict))
+            if ids and previous == (ids, count):
+                raise PagingError(f"Hilos: GET {path}: page {page} repeats page {page - 1} "
+                                  "(the API ignores the page number?); the listing is stopped",
+                                  endpoint=path)
+            previous = (ids, count)
             yield Page(body["results"], count if isinstance(count, int) else None, page,
                        bool(body.get("next")))
             if not body.get("next"):

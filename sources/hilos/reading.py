@@ -29,6 +29,7 @@ class ListRead:
         until: the window start, recorded in the backfill a pause leaves.
         keep: which rows to keep (a backfill's: those the cut-short read had not reached).
         resumes: the backfill this read goes on with, if any.
+        as_json: fields kept whole as JSON text (see `records.check_records`).
         watch: a time whose row ids are remembered (`watched`), to keep a later read from
             loading them twice in one load.
     """
@@ -36,7 +37,8 @@ class ListRead:
     def __init__(self, window: Window, statuses: frozenset[str], quarantine: Quarantine, *,
                  checkpoint: Checkpoint | None = None, until: datetime | None = None,
                  keep: Callable[[dict], bool] | None = None,
-                 watch: datetime | None = None, resumes: Backfill | None = None) -> None:
+                 watch: datetime | None = None, resumes: Backfill | None = None,
+                 as_json: tuple[str, ...] = ()) -> None:
         self.window = window
         self.statuses = statuses
         self.quarantine = quarantine
@@ -45,6 +47,7 @@ class ListRead:
         self.keep = keep
         self.watch = watch
         self.resumes = resumes
+        self.as_json = as_json
         self.watched: set[str] = set()
         self.count: int | None = None  # the list's length on the first page read
         self.cut: Backfill | None = None
@@ -56,7 +59,7 @@ class ListRead:
             if self.count is None:
                 self.count = raw.count
             rows, bad = check_records(raw, self.quarantine, key="id", cursor="created_on",
-                                      statuses=self.statuses)
+                                      statuses=self.statuses, as_json=self.as_json)
             kept, done = self.window.pass_page(rows, raw.count)
             if self.keep is not None:
                 kept = [r for r in kept if self.keep(r)]
@@ -87,7 +90,7 @@ class Sync:
     def __init__(self, client_pages: Callable[[int], Iterator[Page]],
                  before: ContactsCursor | ExecutionsCursor, start: datetime | None,
                  statuses: frozenset[str], quarantine: Quarantine, checkpoint: Checkpoint,
-                 what: str) -> None:
+                 what: str, as_json: tuple[str, ...] = ()) -> None:
         self.client_pages = client_pages
         self.pending = before.backfill
         self.start = start
@@ -96,6 +99,7 @@ class Sync:
         self.checkpoint = checkpoint
         self.window = Window(start, before.order, what)
         self.what = what
+        self.as_json = as_json
         self.cut: Backfill | None = self.pending
         self.duplicates = 0
 
@@ -103,7 +107,7 @@ class Sync:
         pending = self.pending
         top = ListRead(self.window, self.statuses, self.quarantine,
                        checkpoint=None if pending else self.checkpoint, until=self.start,
-                       watch=pending.below if pending else None)
+                       watch=pending.below if pending else None, as_json=self.as_json)
         yield from prefetch(top.pages(self.client_pages(1)))
         self.cut, self.duplicates = top.cut, top.window.duplicates
         if pending is None:
@@ -111,7 +115,7 @@ class Sync:
         rest = ListRead(Window(pending.until, self.window.order, self.what), self.statuses,
                         self.quarantine, checkpoint=self.checkpoint, until=pending.until,
                         keep=lambda r: pending.keeps(r) and r["id"] not in top.watched,
-                        resumes=pending)
+                        resumes=pending, as_json=self.as_json)
         yield from prefetch(rest.pages(self.client_pages(pending.first_page(top.count))))
         self.cut = rest.cut
         self.duplicates += rest.window.duplicates

@@ -27,8 +27,12 @@ def _columns(**types: str) -> dict[str, dict]:
     return {name: {"data_type": t, "nullable": name != "created_on"} for name, t in types.items()}
 
 
+# a contact's `meta` holds the account's own fields, keys differing per account and
+# contact: one column of JSON text
+CONTACT_AS_JSON = ("contact.meta",)
 CONTACT_COLUMNS = _columns(
     created_on="timestamp", status_reason="text", flow="text", flow_version="text",
+    flow_name="text", is_test="bool", contact__meta="text", contact__phone="text",
     contact__first_name="text", contact__last_name="text", contact__email="text",
     contact__canonical_phone="text", contact__external_url="text",
 )

@@ -33,15 +33,16 @@ from ..fanin import fan_in
 from ..http import HttpClient
 from ..records import (
     MERGE_DEDUPLICATED,  # a sync yields executions once per flow, steps once per execution
-    QUARANTINE_HINTS,
     Quarantine,
     check_records,
     parse_timestamp,
+    quarantined,
 )
 from .client import TwilioClient, make_http
 from .cursor import FlowCursor
 from .settings import (
     API_VERSIONS,
+    AS_JSON,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_WORKERS,
     EXECUTION_COLUMNS,
@@ -131,7 +132,7 @@ def flows(client: TwilioClient, wanted: list[str] | None) -> Iterator[Any]:
                               cursor="date_created", also_timestamps=TIMESTAMPS)
     yield rows
     if bad:
-        yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+        yield quarantined(bad)
     quarantine.report()
 
 
@@ -161,9 +162,10 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     for msg in fan_in(tasks, max_workers, depth=max_workers * 2, name="twilio-flow"):
         if isinstance(msg, Rows):
             if msg.rows:
-                yield to_arrow(msg.rows, EXECUTION_TYPES, "Twilio Studio executions", REQUIRED)
+                yield to_arrow(msg.rows, EXECUTION_TYPES, "Twilio Studio executions", REQUIRED,
+                               "executions")
             if msg.bad:
-                yield dlt.mark.with_hints(msg.bad, QUARANTINE_HINTS)
+                yield quarantined(msg.bad)
         elif isinstance(msg, FlowDone):
             cursors[msg.flow_sid] = msg.cursor.to_state()
             need_steps.extend((msg.flow_sid, sid) for sid in msg.need_steps)
@@ -196,6 +198,11 @@ def _until_due(items: list, checkpoint: Checkpoint, rest: list) -> Iterator:
         yield item
 
 
+def _steps_table(rows: list[dict], what: str) -> Any:
+    table = to_arrow(rows, STEP_TYPES, what, REQUIRED, "execution_steps")
+    return dlt.mark.with_hints(table, STEP_HINTS, create_table_variant=True)
+
+
 def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers: int,
            unfetched: list[tuple[str, str]], batch: int = 1000) -> Iterator[Any]:
     """Steps of the given executions, fetched concurrently, yielded in batches.
@@ -216,13 +223,13 @@ def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers:
             log.info("Twilio Studio: an execution's steps are gone (404); skipped")
             continue
         rows, bad = check_records(msg.steps, quarantine, key="sid", cursor="date_created",
-                                  also_timestamps=TIMESTAMPS)
+                                  also_timestamps=TIMESTAMPS, as_json=AS_JSON)
         rows_out.extend(rows)
         if bad:
-            yield dlt.mark.with_hints(bad, QUARANTINE_HINTS)
+            yield quarantined(bad)
         if len(rows_out) >= batch:
-            yield dlt.mark.with_hints(to_arrow(rows_out, STEP_TYPES, what, REQUIRED), STEP_HINTS)
+            yield _steps_table(rows_out, what)
             rows_out = []
     if rows_out:
-        yield dlt.mark.with_hints(to_arrow(rows_out, STEP_TYPES, what, REQUIRED), STEP_HINTS)
+        yield _steps_table(rows_out, what)
     quarantine.report()

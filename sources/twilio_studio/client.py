@@ -15,11 +15,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ConfigError, NotFoundError
+from ..errors import ConfigError, NotFoundError, PagingError
 from ..http import HttpClient, an_object, page_of
 from .settings import DEFAULT_BASE_URL, PAGE_SIZE
 
 log = logging.getLogger("flowsync.twilio_studio")
+
+MAX_PAGES = 100_000  # 100 million rows at the API's largest page: no real list is longer
 
 
 def make_http(*, account_sid: str | None = None, auth_token: str | None = None,
@@ -59,19 +61,37 @@ class TwilioClient:
         self._lock = threading.Lock()
 
     def pages(self, path: str, key: str, params: dict[str, Any], endpoint: str) -> Iterator[list[dict]]:
-        """Pages of `key`, following `meta.next_page_url` on our own base URL."""
+        """Pages of `key`, following `meta.next_page_url` on our own base URL.
+
+        A link to a page already read (a looping API or proxy) and a listing longer than
+        MAX_PAGES end with a `PagingError` naming the endpoint: a listing always ends.
+        """
         url: str | None = path
         query: dict[str, Any] | None = params
+        seen: set[str] = set()
         while url:
             body = self.http.get_json(url, query, endpoint=endpoint, expect=page_of(key))
             yield body[key]
             nxt = (body.get("meta") or {}).get("next_page_url")
-            if nxt:
-                # the link names studio.twilio.com; keep the path and query, on our base url
-                parts = urlsplit(nxt)
-                url, query = f"{parts.path}?{parts.query}", None
-            else:
-                url = None
+            if not nxt:
+                return
+            # the link names studio.twilio.com (or a proxy): its path and query, on our base
+            # url, without the base url's own path prefix twice
+            parts = urlsplit(nxt)
+            link = f"{self._relative(parts.path)}?{parts.query}"
+            if link in seen or link == url:
+                raise PagingError(f"Twilio Studio: GET {endpoint}: the next-page link repeats "
+                                  "a page already read; the listing is stopped",
+                                  endpoint=endpoint)
+            if len(seen) >= MAX_PAGES:
+                raise PagingError(f"Twilio Studio: GET {endpoint}: more than {MAX_PAGES:,} "
+                                  "pages; the listing is stopped", endpoint=endpoint)
+            seen.add(link)
+            url, query = link, None
+
+    def _relative(self, path: str) -> str:
+        prefix = self.http.base_path
+        return path[len(prefix):] if prefix and path.startswith(prefix + "/") else path
 
     def flows(self) -> list[dict]:
         """Every flow of the account, listed once per client."""

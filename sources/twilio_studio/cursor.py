@@ -59,11 +59,16 @@ class FlowPlan:
     expired: int = 0  # active executions past retention: gone from the api
 
 
-def plan(cursor: FlowCursor, initial_date: datetime | None) -> FlowPlan:
-    """Chooses between re-listing from the oldest active execution and fetching by sid."""
+def plan(cursor: FlowCursor, initial_date: datetime | None,
+         now: datetime | None = None) -> FlowPlan:
+    """Chooses between re-listing from the oldest active execution and fetching by sid.
+
+    `now` is the API's clock (its `Date` header): executions created more than 30 days
+    before it are gone. Unknown, the newest execution seen stands in for it.
+    """
     if cursor.newest is None:
         return FlowPlan(date_from=initial_date, refresh={})
-    floor = cursor.newest - RETENTION
+    floor = (now or cursor.newest) - RETENTION
     live = {sid: ts for sid, ts in cursor.active.items() if ts >= floor}
     expired = len(cursor.active) - len(live)
     if not live:

@@ -21,10 +21,14 @@ def _columns(**types: str) -> dict[str, dict]:
 FLOW_COLUMNS = _columns(date_created="timestamp", date_updated="timestamp",
                         friendly_name="text", commit_message="text", author_sid="text",
                         definition="json", errors="json", warnings="json", valid="bool")
+# `context` (flow variables, trigger message, widget outputs: keys differ per flow and run)
+# is one column of JSON text, never a column per variable (text, not dlt's json type: the
+# sources yield Arrow, where JSON is a string; the databases' JSON functions read it)
+AS_JSON = ("context",)
 EXECUTION_COLUMNS = _columns(date_created="timestamp", date_updated="timestamp",
                              contact_channel_address="text", initiated_by="text",
-                             flow_version="bigint")
-STEP_COLUMNS = _columns(date_created="timestamp", date_updated="timestamp",
+                             flow_version="bigint", context="text")
+STEP_COLUMNS = _columns(date_created="timestamp", date_updated="timestamp", context="text",
                         parent_step_sid="text", name="text", transitioned_from="text",
                         transitioned_to="text", type="text", execution_sid="text",
                         flow_sid="text")

@@ -17,7 +17,7 @@ from ..fanin import Emit
 from ..records import Quarantine, check_records
 from .client import TwilioClient
 from .cursor import FlowCursor, FlowProgress, plan
-from .settings import EXECUTION_STATUSES
+from .settings import AS_JSON, EXECUTION_STATUSES
 
 log = logging.getLogger("flowsync.twilio_studio")
 
@@ -65,14 +65,15 @@ def sync_flow(client: TwilioClient, flow_sid: str, before: FlowCursor,
                initial_date: datetime | None, quarantine: Quarantine, emit: Emit) -> None:
     """Lists one flow's executions from its cursor (and refreshes the active ones)."""
     try:
-        p = plan(before, initial_date)
+        p = plan(before, initial_date, client.http.server_time)
         if p.expired:
             log.warning("Twilio Studio flow %s: %d execution(s) still active past the "
                         "30-day retention are gone from the API", flow_sid, p.expired)
         progress = FlowProgress(before, p)
         for raw in client.execution_pages(flow_sid, p.date_from):
             rows, bad = check_records(raw, quarantine, key="sid", cursor="date_created",
-                                      statuses=EXECUTION_STATUSES, also_timestamps=TIMESTAMPS)
+                                      statuses=EXECUTION_STATUSES, also_timestamps=TIMESTAMPS,
+                                      as_json=AS_JSON)
             # each execution once per sync: the load skips dlt's deduplication
             fresh = [row for row in rows if row["sid"] not in progress.seen]
             for row in fresh:
@@ -85,7 +86,8 @@ def sync_flow(client: TwilioClient, flow_sid: str, before: FlowCursor,
                 log.info("Twilio Studio execution %s is gone (404); no longer refreshed", sid)
                 continue
             rows, bad = check_records([raw_row], quarantine, key="sid", cursor="date_created",
-                                      statuses=EXECUTION_STATUSES, also_timestamps=TIMESTAMPS)
+                                      statuses=EXECUTION_STATUSES, also_timestamps=TIMESTAMPS,
+                                      as_json=AS_JSON)
             for row in rows:
                 progress.add(row, listed=False)
             refreshed.extend(rows)

@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
-import psycopg2
 import pytest
 
 from simulator import Simulator
-from tests.conftest import POSTGRES_DSN, small_config
+from tests.conftest import small_config
 from tests.expected import (
     HILOS_CONTACTS,
     HILOS_EXECUTIONS,
@@ -30,10 +25,9 @@ from tests.expected import (
     execution_truth,
     hilos_execution_truth,
     step_truth,
-    utc,
     visible_floor,
 )
-from tests.runner import env_for, flowsync
+from tests.runner import Reader, env_for, flowsync, warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel")
@@ -41,43 +35,10 @@ ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "
 POINTS = [("request", 1), ("request", 40), ("normalized", 1), ("staged", 1), ("staged", 2),
           ("staged", 3), ("sql", 1), ("sql", 3), ("normalized", 2), ("model", 3)]
 
-Reader = Callable[[str], list[tuple]]
 
 
 def world() -> Simulator:
     return Simulator(small_config(twilio_executions=240, hilos_contact_runs=300))
-
-
-@contextmanager
-def warehouse(kind: str, tmp: Path) -> Iterator[tuple[dict[str, str], Reader]]:
-    """The env vars for a fresh warehouse of this kind, and a reader for it."""
-    if kind == "duckdb":
-        db = tmp / "w.duckdb"
-
-        def read(sql: str) -> list[tuple]:
-            with duckdb.connect(str(db), read_only=True) as con:
-                return [tuple(utc(v) for v in r) for r in con.execute(sql).fetchall()]
-
-        yield {"DESTINATION__DUCKDB__CREDENTIALS": str(db)}, read
-        return
-    name = f"flowsync_kill_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(POSTGRES_DSN)
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {name}")
-    dsn = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{name}"
-
-    def read_pg(sql: str) -> list[tuple]:
-        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-            cur.execute(sql)
-            rows = [tuple(utc(v) for v in r) for r in cur.fetchall()]
-        conn.close()
-        return rows
-
-    try:
-        yield {"DESTINATION__POSTGRES__CREDENTIALS": dsn}, read_pg
-    finally:
-        admin.cursor().execute(f"drop database if exists {name} with (force)")
-        admin.close()
 
 
 def analytics(read: Reader) -> dict[str, list[tuple]]:

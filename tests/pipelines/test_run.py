@@ -222,7 +222,9 @@ def test_demo_runs_offline_and_prints_completion_rates(tmp_path: Path) -> None:
     header = next(line for line in out.splitlines() if line.startswith("provider"))
     assert header.split() == ["provider", "flow", "runs", "finished", "completed", "completion"]
     body = [line for line in out.splitlines() if line.startswith(("hilos ", "twilio_studio "))]
-    assert len(body) == 5  # 2 hilos flows, 3 twilio flows
+    assert len(body) == 6  # 2 hilos flows and the runs without a flow, 3 twilio flows
+    assert [line.split()[:3] for line in body if "(no flow)" in line] == [
+        ["hilos", "(no", "flow)"]]
     assert f"the warehouse:  {tmp_path / 'demo.duckdb'}" in out
     # nothing of the demo lands in the user's dlt folder
     assert not (tmp_path / "dlt").exists()
@@ -254,3 +256,32 @@ def test_a_flow_failing_after_retries_exits_1_and_the_next_run_catches_up(
     assert again.returncode == 0, again.stderr
     assert read(tmp_path / "w.duckdb", TWILIO_EXECUTIONS) == execution_truth(rsim, since)
     assert read(tmp_path / "w.duckdb", TWILIO_STEPS) == step_truth(rsim, since)
+
+
+@pytest.mark.parametrize("source,path,faults,message", [
+    ("twilio_studio", "/Executions", 6, "Twilio Studio: GET /v2/Flows/{FlowSid}/Executions: "
+     "the next-page link repeats a page already read; the listing is stopped"),
+    ("hilos", "/flow-execution-contact", 2, "Hilos: GET /channel/whatsapp/flow-execution-contact:"
+     " page 2 repeats page 1 (the API ignores the page number?); the listing is stopped"),
+])
+def test_a_listing_that_would_never_end_stops_and_the_next_run_catches_up(
+        rsim: Simulator, tmp_path: Path, source: str, path: str, faults: int,
+        message: str) -> None:
+    since = visible_floor(rsim)
+    env = env_for(rsim, tmp_path, SOURCES__HILOS__PAGE_SIZE="100")
+    # a page and its self link for each of the 3 flows (Twilio), the first two pages
+    # (Hilos): enough to loop forever
+    rsim.faults.configure(queue=[{"kind": "self_link", "path_contains": path}] * faults)
+    t0 = time.monotonic()
+    result = flowsync(["run", "--source", source], env, tmp_path)
+    assert time.monotonic() - t0 < 60
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr
+    assert rsim.stats()["faults"] == {"self_link": faults}
+    assert sum(rsim.stats()["requests"].values()) < 50
+    again = flowsync(["run", "--source", source], env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    if source == "hilos":
+        assert read(tmp_path / "w.duckdb", HILOS_CONTACTS) == contact_truth(rsim)
+    else:
+        assert read(tmp_path / "w.duckdb", TWILIO_EXECUTIONS) == execution_truth(rsim, since)

@@ -167,7 +167,7 @@ def test_fault_settings_are_validated(sim: Simulator) -> None:
                 {"rates": {"500": 0.6, "503": 0.6}}, {"queue": [{"kind": "418"}]}):
         assert httpx.post(f"{sim.base_url}/_sim/faults", json=bad).status_code == 400
     assert set(FAULT_KINDS) == {"429", "500", "502", "503", "drop", "slow", "truncate",
-                                "maintenance", "wrong_shape"}
+                                "maintenance", "wrong_shape", "self_link"}
 
 
 def test_latency_applies_to_every_api_request(sim: Simulator) -> None:

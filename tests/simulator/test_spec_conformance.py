@@ -12,7 +12,7 @@ import pytest
 from openapi_core.exceptions import OpenAPIError
 
 from simulator import Simulator
-from tests.conftest import hilos_client, twilio_client
+from tests.conftest import hilos_client, small_config, twilio_client
 from tests.openapi import validate_request, validate_response
 
 FN = "FN" + "a" * 32
@@ -74,6 +74,28 @@ def test_every_twilio_operation_matches_the_spec(sim: Simulator, version: str) -
         assert resp.status_code == 200, resp.request.url
         validate_request(resp.request)
         validate_response(resp)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_filled_contexts_and_the_context_and_step_endpoints_match_the_spec(version: str) -> None:
+    with Simulator(small_config(spec_shapes=True)) as sim, twilio_client(sim) as t:
+        flow = sim.world.twilio_flows[0]
+        ended = next(e for e in sim.world.twilio_retained(flow) if e.ended_at <= sim.world.now)
+        base = f"/{version}/Flows/{flow.sid}/Executions/{ended.sid}"
+        execution = t.get(base)
+        steps = t.get(f"{base}/Steps")
+        step_sid = steps.json()["steps"][0]["sid"]
+        responses = [execution, steps, t.get(f"{base}/Context"),
+                     t.get(f"{base}/Steps/{step_sid}"), t.get(f"{base}/Steps/{step_sid}/Context")]
+        for resp in responses:
+            assert resp.status_code == 200, resp.request.url
+            validate_request(resp.request)
+            validate_response(resp)
+        context = execution.json()["context"]
+        assert set(context) == {"flow", "trigger", "widgets"} and context["flow"]["variables"]
+        assert responses[2].json()["context"] == context
+        assert responses[3].json() == steps.json()["steps"][0]
+        assert t.get(f"{base}/Steps/ST{'0' * 32}").status_code == 404
 
 
 def test_every_hilos_operation_matches_the_spec(sim: Simulator) -> None:

@@ -77,6 +77,42 @@ def test_lists_and_mixed_types_are_kept_as_json_text(caplog: pytest.LogCaptureFi
                                "type; kept as JSON text"]
 
 
+def test_a_typed_column_converts_what_converts_and_keeps_the_rest_as_text_beside_it(
+        caplog: pytest.LogCaptureFixture) -> None:
+    rows = [{"id": "a", "owner": {"role": 3}}, {"id": "b", "owner": {"role": "4"}},
+            {"id": "c", "owner": {"role": "admin"}}, {"id": "d", "owner": {"role": None}}]
+    with caplog.at_level(logging.WARNING, logger="flowsync.arrow"):
+        table = to_arrow(rows, TYPES, "Test resource")
+    assert table.schema.field("owner__role").type == pa.int64()
+    assert table.to_pylist() == [
+        {"id": "a", "owner__role": 3, "owner__role__v_text": None},
+        {"id": "b", "owner__role": 4, "owner__role__v_text": None},
+        {"id": "c", "owner__role": None, "owner__role__v_text": "admin"},
+        {"id": "d", "owner__role": None, "owner__role__v_text": None},
+    ]
+    assert caplog.messages == ["Test resource: 1 value(s) of column `owner__role` are not of "
+                               "its type (int64); kept as text in `owner__role__v_text`"]
+
+
+def test_a_column_typed_by_an_earlier_load_keeps_its_type(tmp_path: Path) -> None:
+    @dlt.resource(name="things", primary_key="id", write_disposition="merge")
+    def things(value):
+        yield to_arrow([{"id": "a", "version": value}], {}, "things", table="things")
+
+    pipeline = dlt.pipeline(pipeline_name="drift", destination=dlt.destinations.duckdb(
+        str(tmp_path / "w.duckdb")), dataset_name="d", pipelines_dir=str(tmp_path / "p"))
+    pipeline.run(things(7))
+    pipeline.run(things("8"))  # the api now sends a string: the column stays a number
+    pipeline.run(things("v9"))  # and one that is no number goes beside it, as text
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("select version, version__v_text from d.things").fetchall() == [
+            (None, "v9")]
+        assert con.execute("select data_type from information_schema.columns where "
+                           "table_schema = 'd' and table_name = 'things' and column_name = 'version'"
+                           ).fetchall() == [
+            ("BIGINT",)]
+
+
 def test_loaded_like_the_json_path(tmp_path: Path) -> None:
     """The same records through dlt's JSON normalizer and as Arrow give the same table."""
     db = tmp_path / "w.duckdb"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -170,3 +172,50 @@ def test_a_single_resource_must_be_an_object() -> None:
     client, _ = make(handler, max_attempts=2)
     with pytest.raises(ShapeError, match="expected an object, got a JSON list"):
         client.get_json("/thing", expect=an_object)
+
+
+def test_redirects_are_followed_with_credentials_only_on_the_apis_host() -> None:
+    handler, seen = scripted(
+        httpx.Response(301, headers={"Location": "/v2/moved?page=2"}),
+        httpx.Response(302, headers={"Location": "https://api.example.test/v2/final"}),
+        httpx.Response(200, json={"results": [1]}))
+    client, sleeps = make(handler)
+    assert client.get_json("/v2/things", expect=page_of("results")) == {"results": [1]}
+    assert [str(r.url) for r in seen] == ["https://api.example.test/v2/things",
+                                          "https://api.example.test/v2/moved?page=2",
+                                          "https://api.example.test/v2/final"]
+    assert all(r.headers["Authorization"] == SECRET for r in seen)
+    assert sleeps == [] and client.requests == {"/v2/things": 1}
+
+
+def test_a_redirect_to_another_host_carries_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler, _ = scripted(httpx.Response(307, headers={"Location": "https://cdn.other.test/x"}))
+    client, _ = make(handler)
+    elsewhere: list[httpx.Request] = []
+
+    def bare_get(url: str, **options) -> httpx.Response:
+        request = httpx.Request("GET", url)
+        elsewhere.append(request)
+        return httpx.Response(200, json={"results": []}, request=request)
+
+    monkeypatch.setattr(httpx, "get", bare_get)
+    assert client.get_json("/v2/things") == {"results": []}
+    assert [str(r.url) for r in elsewhere] == ["https://cdn.other.test/x"]
+    assert "Authorization" not in elsewhere[0].headers
+
+
+def test_a_redirect_without_a_location_is_an_api_error() -> None:
+    handler, seen = scripted(httpx.Response(302))
+    client, sleeps = make(handler)
+    with pytest.raises(ApiError, match="answered HTTP 302 without a Location"):
+        client.get_json("/v2/things")
+    assert len(seen) == 1 and sleeps == []
+
+
+def test_the_apis_clock_comes_from_its_date_header() -> None:
+    handler, _ = scripted(httpx.Response(200, json={}, headers={
+        "Date": "Sun, 01 Nov 2026 12:00:00 GMT"}))
+    client, _ = make(handler)
+    assert client.server_time is None
+    client.get_json("/x")
+    assert client.server_time == datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -293,7 +293,8 @@ def test_declared_columns_exist_with_their_types_even_when_always_null(
         types = dict(con.execute(
             "select table_name || '.' || column_name, data_type from information_schema.columns "
             "where table_schema = 'hilos'").fetchall())
-    duck = {"text": "VARCHAR", "timestamp": "TIMESTAMP WITH TIME ZONE", "bigint": "BIGINT"}
+    duck = {"text": "VARCHAR", "timestamp": "TIMESTAMP WITH TIME ZONE", "bigint": "BIGINT",
+            "bool": "BOOLEAN"}
     for table, declared in (("flow_execution_contacts", DECLARED_CONTACTS),
                             ("flow_executions", DECLARED_EXECUTIONS)):
         for name, hint in declared.items():

@@ -39,6 +39,23 @@ def test_next_page_url_is_followed_on_our_base_url() -> None:
     ]
 
 
+@pytest.mark.parametrize("link_host", ["https://studio.twilio.com", "http://proxy.test/twilio"])
+def test_a_base_url_with_a_path_prefix_keeps_it_once_on_next_pages(link_host: str) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        token = request.url.params.get("PageToken")
+        nxt = None if token else f"{link_host}/v2/Flows?PageSize=50&Page=1&PageToken=PT1"
+        return httpx.Response(200, json={"flows": [{"sid": "x"}], "meta": {"next_page_url": nxt}})
+
+    http = make_http(account_sid="AC1", auth_token="t", base_url="http://proxy.test/twilio",
+                     transport=httpx.MockTransport(handler))
+    list(TwilioClient(http, "v2").pages("/v2/Flows", "flows", {"PageSize": 50}, "/v2/Flows"))
+    assert seen == ["http://proxy.test/twilio/v2/Flows?PageSize=50",
+                    "http://proxy.test/twilio/v2/Flows?PageSize=50&Page=1&PageToken=PT1"]
+
+
 def test_api_key_wins_over_the_auth_token() -> None:
     seen: list[httpx.Request] = []
 

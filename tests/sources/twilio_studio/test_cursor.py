@@ -64,3 +64,15 @@ def test_cursor_round_trips_through_state() -> None:
     cursor = FlowCursor(newest=at(0), active={"FN1": at(-3)}, boundary={"FN2"},
                         rows_since_oldest_active=7)
     assert FlowCursor.from_state(cursor.to_state()) == cursor
+
+
+def test_retention_counts_from_the_apis_clock_not_the_newest_execution() -> None:
+    # the newest execution is a week old; the api's clock says 25 days since the oldest
+    # active one: still within retention, so it is refreshed, not reported lost
+    cursor = FlowCursor(newest=at(0), active={"FN1": at(-18 * 24 * 60)},
+                        rows_since_oldest_active=50_000)
+    now = at(7 * 24 * 60)
+    assert plan(cursor, None, now) == FlowPlan(date_from=at(0), refresh={"FN1": at(-18 * 24 * 60)})
+    # 31 days before the api's clock: gone, counted as lost
+    later = at(14 * 24 * 60)
+    assert plan(cursor, None, later) == FlowPlan(date_from=at(0), refresh={}, expired=1)

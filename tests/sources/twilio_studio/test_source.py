@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dlt
+import duckdb
+import httpx
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from simulator import Simulator
-from sources.twilio_studio import twilio_studio_source
+from sources.twilio_studio import make_http, twilio_studio_source
 from tests.conftest import small_config
 from tests.expected import TWILIO_SECRET as SECRET
 from tests.expected import ended_sids, execution_truth, step_truth, visible_floor
@@ -264,3 +266,52 @@ def test_configuration_comes_from_the_contract_keys(
         assert c.execute_sql("select distinct flow_sid from executions") == [
             (tsim.world.twilio_flows[0].sid,)]
         assert c.execute_sql("select count(*) from executions where contact_sid is null") == [(0,)]
+
+
+def test_odd_records_on_a_middle_page_of_several_flows_are_quarantined_and_never_block(
+        tmp_path: Path) -> None:
+    flows = [f"FW{i:032x}" for i in (1, 2)]
+
+    def ex(flow: str, n: int, **odd) -> dict:
+        return {"sid": f"FN{flow[-4:]}{n:028x}", "flow_sid": flow, "status": "ended",
+                "date_created": f"2026-11-01T1{n}:00:00Z", "context": {}, **odd}
+
+    pages = {  # flow -> pages, newest first; the odd records sit on middle pages
+        flows[0]: [[ex(flows[0], 5)], [ex(flows[0], 4), ex(flows[0], 3, sid=None)],
+                   [ex(flows[0], 2)]],
+        flows[1]: [[ex(flows[1], 5)], [ex(flows[1], 4, date_created="soon"), ex(flows[1], 3)],
+                   [ex(flows[1], 1)]],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/v2/Flows":
+            return httpx.Response(200, json={"flows": [{"sid": f, "date_created":
+                                                        "2026-10-01T00:00:00Z"} for f in flows],
+                                             "meta": {"next_page_url": None}})
+        if path.endswith("/Steps"):
+            return httpx.Response(200, json={"steps": [], "meta": {"next_page_url": None}})
+        flow = path.split("/")[3]
+        page = int(request.url.params.get("Page", 0))
+        nxt = (f"https://studio.twilio.com{path}?Page={page + 1}"
+               if page + 1 < len(pages[flow]) else None)
+        return httpx.Response(200, json={"executions": pages[flow][page],
+                                         "meta": {"next_page_url": nxt}})
+
+    pipeline = dlt.pipeline(pipeline_name="twilio_odd", pipelines_dir=str(tmp_path / "p"),
+                            destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                            dataset_name="twilio_studio")
+    for _ in range(2):  # a quarantined record never blocks a later run
+        http = make_http(account_sid="AC1", auth_token="t", base_url="https://studio.twilio.com",
+                         transport=httpx.MockTransport(handler), sleep=lambda s: None)
+        pipeline.run(twilio_studio_source(http=http, max_workers=2),
+                     loader_file_format="parquet").raise_on_failed_jobs()
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        loaded = [r[0] for r in con.execute(
+            "select sid from twilio_studio.executions order by sid").fetchall()]
+        odd = con.execute("select resource, reason from twilio_studio.quarantine "
+                          "order by reason").fetchall()
+    good = sorted(e["sid"] for f in flows for page in pages[f] for e in page
+                  if e["sid"] and e["date_created"] != "soon")
+    assert loaded == good
+    assert odd == [("executions", "invalid date_created"), ("executions", "missing sid")]
