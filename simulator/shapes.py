@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 
 # Hilos contact-run shapes, one in ODD_EVERY runs each
-HILOS_SHAPES = ("no_flow", "no_is_test", "unknown_status", "extra_fields", "nulls")
+HILOS_SHAPES = ("no_flow", "no_is_test", "unknown_status", "extra_fields", "nulls", "extremes")
 ODD_EVERY = 7  # a run in 7 takes one of the shapes above (by its id)
 UNKNOWN_STATUS = "PAUSED"
 WORDS = ("nome", "cpf", "cidade", "plano", "idioma", "data_nascimento", "orçamento",
@@ -49,6 +49,10 @@ def shape_contact_run(record: dict, shape: str | None) -> dict:
         out["channel"] = "whatsapp"
         out["attribution"] = {"campaign": "black-friday", "source": "ads"}
         out["contact"] = {**out["contact"], "meta": {"plan": "pro", "cidade": "São Paulo"}}
+    elif shape == "extremes":
+        out["contact"] = {**out["contact"], "first_name": "Ñandú 🦤 " * 1250,
+                          "email": "josé.müller+ü@exämple.com"}
+        out["tags"] = []
     elif shape == "nulls":
         out["status_reason"] = None
         out["contact"] = {**out["contact"], "first_name": None, "last_name": None,

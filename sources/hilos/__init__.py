@@ -133,6 +133,7 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
         if bad:
             yield quarantined(bad)
     state.update(progress.finish(reads.cut).to_state())
+    _record_failure(state, reads)
     quarantine.report()
     if reads.duplicates:
         log.info("Hilos flow-execution-contact: %d row(s) repeated across pages (new runs "
@@ -164,6 +165,7 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
     if reads.cut is not None or before.backfill is not None:
         # mid-backfill: the open ones are refreshed once the whole list has been read
         state.update(progress.finish(reads.cut, {**before.open, **plan.refresh}).to_state())
+        _record_failure(state, reads)
         quarantine.report()
         return
     refreshed = []
@@ -182,4 +184,13 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
         yield to_arrow(refreshed, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED,
                        "flow_executions")
     state.update(progress.finish().to_state())
+    _record_failure(state, reads)
     quarantine.report()
+
+
+def _record_failure(state: dict, reads: Sync) -> None:
+    """A listing that stopped for good: what was read loads, the rest waits for the next
+    run (the cursor says where), and the run reports it (exit 1)."""
+    state["failures"] = [reads.failure] if reads.failure else []
+    if reads.failure:
+        log.error("%s; what was read is loaded, the rest is read next run", reads.failure)

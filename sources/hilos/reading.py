@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from ..checkpoint import Checkpoint
+from ..errors import PagingError
 from ..fanin import prefetch
 from ..records import Quarantine, check_records
 from .client import Page
@@ -51,11 +52,28 @@ class ListRead:
         self.watched: set[str] = set()
         self.count: int | None = None  # the list's length on the first page read
         self.cut: Backfill | None = None
+        self.failure: str | None = None  # a listing stopped for good (PagingError)
 
     def pages(self, pages: Iterator[Page]) -> Iterator[tuple[list[dict], list[dict]]]:
         read_all = True
         progressed = False  # a pause only after new rows: every load moves the read on
-        for raw in pages:
+        last: tuple[list[dict], Page] | None = None
+        while True:
+            try:
+                raw = next(pages)
+            except StopIteration:
+                break
+            except PagingError as exc:
+                # a read that may pause keeps what it read and goes on from there next time
+                if self.checkpoint is None or last is None or not self.window.may_cut():
+                    raise
+                self.cut = cut_after(last[0], last[1].number, last[1].count, self.until,
+                                     self.resumes)
+                if self.cut is None:
+                    raise
+                self.failure = str(exc)
+                read_all = False
+                break
             if self.count is None:
                 self.count = raw.count
             rows, bad = check_records(raw, self.quarantine, key="id", cursor="created_on",
@@ -66,6 +84,7 @@ class ListRead:
             if self.watch is not None:
                 self.watched.update(r["id"] for r in kept if r["created_on"] == self.watch)
             progressed = progressed or bool(kept)
+            last = (rows, raw)
             yield kept, bad
             if done:
                 read_all = False
@@ -101,6 +120,7 @@ class Sync:
         self.what = what
         self.as_json = as_json
         self.cut: Backfill | None = self.pending
+        self.failure: str | None = None
         self.duplicates = 0
 
     def pages(self) -> Iterator[tuple[list[dict], list[dict]]]:
@@ -109,7 +129,7 @@ class Sync:
                        checkpoint=None if pending else self.checkpoint, until=self.start,
                        watch=pending.below if pending else None, as_json=self.as_json)
         yield from prefetch(top.pages(self.client_pages(1)))
-        self.cut, self.duplicates = top.cut, top.window.duplicates
+        self.cut, self.duplicates, self.failure = top.cut, top.window.duplicates, top.failure
         if pending is None:
             return
         rest = ListRead(Window(pending.until, self.window.order, self.what), self.statuses,
@@ -118,4 +138,5 @@ class Sync:
                         resumes=pending, as_json=self.as_json)
         yield from prefetch(rest.pages(self.client_pages(pending.first_page(top.count))))
         self.cut = rest.cut
+        self.failure = rest.failure
         self.duplicates += rest.window.duplicates

@@ -268,7 +268,7 @@ def test_a_listing_that_would_never_end_stops_and_the_next_run_catches_up(
         rsim: Simulator, tmp_path: Path, source: str, path: str, faults: int,
         message: str) -> None:
     since = visible_floor(rsim)
-    env = env_for(rsim, tmp_path, SOURCES__HILOS__PAGE_SIZE="100")
+    env = env_for(rsim, tmp_path)
     # a page and its self link for each of the 3 flows (Twilio), the first two pages
     # (Hilos): enough to loop forever
     rsim.faults.configure(queue=[{"kind": "self_link", "path_contains": path}] * faults)
@@ -279,6 +279,11 @@ def test_a_listing_that_would_never_end_stops_and_the_next_run_catches_up(
     assert message in result.stderr
     assert rsim.stats()["faults"] == {"self_link": faults}
     assert sum(rsim.stats()["requests"].values()) < 50
+    # what was read before the listing broke is loaded: Hilos' first page of 1,000 runs,
+    # Twilio's first page of each flow (all of its executions here)
+    table = "hilos.flow_execution_contacts" if source == "hilos" else "twilio_studio.executions"
+    assert read(tmp_path / "w.duckdb", f"select count(*) from {table}") == [
+        (1000,) if source == "hilos" else (len(execution_truth(rsim, since)),)]
     again = flowsync(["run", "--source", source], env, tmp_path)
     assert again.returncode == 0, again.stderr
     if source == "hilos":

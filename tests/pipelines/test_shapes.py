@@ -44,6 +44,10 @@ def test_every_shape_the_specs_allow_loads_and_never_fails_a_later_run(
             assert read(HILOS_CONTACTS) == contact_truth(sim), round_
             assert read(TWILIO_EXECUTIONS) == execution_truth(sim, since), round_
             assert read(TWILIO_STEPS) == step_truth(sim, since), round_
+        # long non-ASCII text as it came; an empty list as JSON text
+        assert read("select max(length(contact__first_name)), max(tags), count(*) filter ("
+                    "where contact__email = 'josé.müller+ü@exämple.com') > 0 "
+                    "from hilos.flow_execution_contacts") == [(10_000, "[]", True)]
         # context: one column of JSON text, equal to the API's (an ended execution's is final)
         (sid, flow_sid, stored), = read("select sid, flow_sid, context from twilio_studio."
                                         "executions where status = 'ended' order by sid limit 1")
