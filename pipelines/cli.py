@@ -21,6 +21,7 @@ from .app import (
     stoppable,
     transform_watched,
 )
+from .config import telemetry_off_unless_asked
 
 
 def _fault_rate(text: str) -> tuple[str, float]:
@@ -161,6 +162,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    telemetry_off_unless_asked()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:

@@ -124,3 +124,11 @@ def event_lists() -> tuple[list[str], list[str]]:
             raise ConfigError(f"sources.twilio_studio.{name} must be a list of event names")
         lists.append(value)
     return lists[0], lists[1]
+
+
+def telemetry_off_unless_asked() -> None:
+    """dlt sends usage telemetry by default; flowsync does not, wherever it is run from,
+    unless the user sets runtime.dlthub_telemetry (config or RUNTIME__DLTHUB_TELEMETRY)."""
+    if os.environ.get("RUNTIME__DLTHUB_TELEMETRY") is None and \
+            dlt.config.get("runtime.dlthub_telemetry") is None:
+        os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"

@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import dlt
+from dlt.common.configuration import configspec
+from dlt.common.typing import TSecretStrValue
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 from sources.errors import ConfigError
 from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
@@ -81,7 +84,30 @@ def postgres_destination() -> Destination:
     parts = parse_dsn(dsn)
     label = (f"postgres://{parts.get('user', '')}@{parts.get('host', '')}:"
              f"{parts.get('port', 5432)}/{parts.get('dbname', '')}")
-    return Destination("postgres", dlt.destinations.postgres(dsn), label, label, dsn)
+    return Destination("postgres", dlt.destinations.postgres(libpq_credentials(parts)), label,
+                       label, dsn)
+
+
+@configspec(init=False)
+class LibpqCredentials(PostgresCredentials):
+    """dlt's Postgres credentials with the password optional, as libpq has it (trust or
+    peer auth, PGPASSWORD, ~/.pgpass)."""
+
+    password: Optional[TSecretStrValue] = None  # noqa: UP045 (dlt reads the annotation)
+
+
+def libpq_credentials(parts: dict[str, str]) -> LibpqCredentials:
+    """Credentials from a parsed DSN (URL or key=value), other libpq options kept."""
+    known = {"user", "password", "host", "port", "dbname"}
+    credentials = LibpqCredentials()
+    credentials.username = parts.get("user")
+    credentials.password = parts.get("password")
+    credentials.host = parts.get("host")
+    credentials.port = int(parts.get("port") or 5432)
+    credentials.database = parts.get("dbname")
+    credentials.query = {k: v for k, v in parts.items() if k not in known}
+    credentials.resolve()
+    return credentials
 
 
 def _bound_statements(seconds: int) -> None:

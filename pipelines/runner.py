@@ -121,6 +121,8 @@ def run_source(source: str, destination: Destination,
     # dlt's intermediate files live for minutes and are deleted after loading: compressing
     # them cost 1.5 of 11.5 s on a 100k-row load (README); a user's setting still wins
     os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+    # every raw row names the load that wrote it (`_dlt_load_id`), as dlt's JSON path does
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     t0 = time.perf_counter()
     http: HttpClient | None = None
     pipeline: dlt.Pipeline | None = None

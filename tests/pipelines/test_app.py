@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pipelines.app import Exit, exit_code, select_sources
@@ -50,3 +52,16 @@ def test_sources_are_selected_from_what_is_configured(monkeypatch: pytest.Monkey
         "hilos is not configured: set sources.hilos.api_token")
     monkeypatch.setenv("SOURCES__HILOS__API_TOKEN", "tok")
     assert select_sources("all").sources == ["hilos", "twilio_studio"]
+
+
+def test_telemetry_is_off_unless_the_user_turns_it_on(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path) -> None:
+    from pipelines.config import telemetry_off_unless_asked
+
+    monkeypatch.chdir(tmp_path)  # run from an empty folder: no .dlt/config.toml here
+    monkeypatch.delenv("RUNTIME__DLTHUB_TELEMETRY", raising=False)
+    telemetry_off_unless_asked()
+    assert os.environ["RUNTIME__DLTHUB_TELEMETRY"] == "false"
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "true")
+    telemetry_off_unless_asked()
+    assert os.environ["RUNTIME__DLTHUB_TELEMETRY"] == "true"

@@ -52,6 +52,14 @@ def test_run_loads_both_sources_into_duckdb(rsim: Simulator, tmp_path: Path) -> 
     assert_warehouse_is_the_truth(tmp_path / "w.duckdb", rsim, since)
     # a clean sync has nothing to warn about (dlt's own warnings included)
     assert [line for line in result.stderr.splitlines() if "WARNING" in line] == []
+    # every raw row names the load that wrote it
+    db = tmp_path / "w.duckdb"
+    for table in ("hilos.flow_execution_contacts", "hilos.flow_executions",
+                  "twilio_studio.executions", "twilio_studio.execution_steps"):
+        schema = table.split(".")[0]
+        assert read(db, f"select count(*) from {table} where _dlt_load_id not in "
+                        f"(select load_id from {schema}._dlt_loads)") == [(0,)], table
+        assert read(db, f"select count(*) from {table} where _dlt_load_id is null") == [(0,)]
     lines = result.stdout.splitlines()
     assert lines[0] == f"flowsync: loading hilos, twilio_studio into {tmp_path / 'w.duckdb'}"
     assert lines[1].startswith("hilos: ok in ")
@@ -290,3 +298,28 @@ def test_a_listing_that_would_never_end_stops_and_the_next_run_catches_up(
         assert read(tmp_path / "w.duckdb", HILOS_CONTACTS) == contact_truth(rsim)
     else:
         assert read(tmp_path / "w.duckdb", TWILIO_EXECUTIONS) == execution_truth(rsim, since)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("form", ["url", "keywords"])
+def test_a_postgres_dsn_without_a_password_works_as_libpq_allows(
+        rsim: Simulator, tmp_path: Path, postgres_dsn: str, form: str) -> None:
+    db = f"flowsync_nopw_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {db}")
+    # the test server trusts loopback: no password at all, as trust/peer/.pgpass setups run
+    dsn = (f"postgresql://postgres@127.0.0.1:5432/{db}" if form == "url" else
+           f"host=127.0.0.1 port=5432 user=postgres dbname={db} sslmode=disable")
+    try:
+        env = env_for(rsim, tmp_path, DESTINATION__POSTGRES__CREDENTIALS=dsn)
+        result = flowsync(["run", "--source", "hilos", "--destination", "postgres"], env, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"into postgres://postgres@127.0.0.1:5432/{db}" in result.stdout
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute(HILOS_CONTACTS)
+            assert [tuple(utc(v) for v in r) for r in cur.fetchall()] == contact_truth(rsim)
+        conn.close()
+    finally:
+        admin.cursor().execute(f"drop database if exists {db} with (force)")
+        admin.close()
