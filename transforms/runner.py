@@ -7,12 +7,14 @@ normalize), `intermediate/`, `marts/`. Three placeholders are expanded:
   model's header declares (`-- source schema.table: col type, ...`); a missing column is
   NULL and a missing table (a source not configured) is an empty relation, so every
   model builds whatever subset of sources has been loaded;
-- `{{ ref('model') }}`: another model's table in the `analytics` schema;
+- `{{ ref('model') }}`: another model's table: marts live in `analytics` (what analysts
+  and BI tools read), staging and intermediate models in `analytics_internal`;
 - `{{ timeout_events }}`, `{{ failure_events }}`: the Twilio outcome event lists.
 
-Each model is built into a new table, checked, and only then swapped in (drop and rename
-in one transaction): a reader sees the old table or the new one, and a table that fails
-its checks never replaces a good one.
+Each model is built into a new table in `analytics_internal`, checked, and only then its
+rows replace the table's in one transaction (delete and insert): a reader sees the old
+rows or the new, the table stays the same object (an analyst's view on it and a DBA's
+grant keep working), and a table that fails its checks never replaces a good one.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ log = logging.getLogger("flowsync.transforms")
 
 ROOT = Path(__file__).resolve().parent
 LAYERS = ("staging", "intermediate", "marts")
-SCHEMA = "analytics"
+SCHEMA = "analytics"  # the marts: what analysts and BI tools read
+INTERNAL_SCHEMA = "analytics_internal"  # staging and intermediate models, and new builds
 # step events that end a Twilio execution with that outcome (the contract's defaults;
 # sources.twilio_studio.timeout_events / failure_events override them)
 DEFAULT_TIMEOUT_EVENTS = ("timeout",)
@@ -174,15 +177,49 @@ def _source_relation(wh: Warehouse, schema: str, table: str,
     return f"(select {cols} from {schema}.{table}) as src"
 
 
+def schema_of(model: Model) -> str:
+    return SCHEMA if model.layer == "marts" else INTERNAL_SCHEMA
+
+
 def render(model: Model, wh: Warehouse, timeout_events: Sequence[str],
-           failure_events: Sequence[str]) -> str:
+           failure_events: Sequence[str], schemas: dict[str, str] | None = None) -> str:
     """The model's SQL with every placeholder expanded for this warehouse."""
+    if schemas is None:
+        schemas = {m.name: schema_of(m) for m in load_models()}
     sql = _SOURCE.sub(lambda m: _source_relation(wh, m.group(1), m.group(2),
                                                  model.sources[(m.group(1), m.group(2))]),
                       model.sql)
-    sql = _REF.sub(lambda m: f"{SCHEMA}.{m.group(1)}", sql)
+    sql = _REF.sub(lambda m: f"{schemas.get(m.group(1), SCHEMA)}.{m.group(1)}", sql)
     return (sql.replace("{{ timeout_events }}", _quote_list(timeout_events))
                .replace("{{ failure_events }}", _quote_list(failure_events)))
+
+
+def _columns(wh: Warehouse, schema: str, table: str) -> list[tuple]:
+    return wh.rows("select column_name, data_type from information_schema.columns "
+                   f"where table_schema = '{schema}' and table_name = '{table}' "
+                   "order by ordinal_position")
+
+
+def _swap_in(wh: Warehouse, fresh: str, schema: str, name: str) -> None:
+    """Replaces the table's rows with the new build's in one transaction: readers see the
+    old rows or the new, and the table stays the same object, so an analyst's view on it
+    and a DBA's grant keep working. A table whose columns changed (a new flowsync version)
+    is replaced whole instead."""
+    target = f"{schema}.{name}"
+    same = _columns(wh, schema, name) == _columns(wh, INTERNAL_SCHEMA, f"{name}__flowsync_new")
+    wh.execute("begin")
+    try:
+        if same:
+            wh.execute(f"delete from {target}")
+            wh.execute(f"insert into {target} select * from {fresh}")
+        else:
+            wh.execute(f"drop table if exists {target}")
+            wh.execute(f"create table {target} as select * from {fresh}")
+        wh.execute(f"drop table {fresh}")
+        wh.execute("commit")
+    except Exception:
+        wh.execute("rollback")
+        raise
 
 
 def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
@@ -194,29 +231,31 @@ def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
     `should_stop` is asked before each model; when it says so, BuildStoppedError.
     """
     wh.execute(f"create schema if not exists {SCHEMA}")
+    wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
+    every = load_models()
+    models = models or every
+    schemas = {m.name: schema_of(m) for m in [*every, *models]}
+    for m in every:  # what older versions left in `analytics` beside the marts
+        wh.execute(f"drop table if exists {SCHEMA}.{m.name}__flowsync_new")
+        if schema_of(m) != SCHEMA:
+            wh.execute(f"drop table if exists {SCHEMA}.{m.name}")
     results = []
-    for model in models or load_models():
+    for model in models:
         if should_stop is not None and should_stop():
-            raise BuildStoppedError(f"stopped before analytics.{model.name}")
+            raise BuildStoppedError(f"stopped before {schema_of(model)}.{model.name}")
         t0 = time.perf_counter()
-        target = f"{SCHEMA}.{model.name}"
-        fresh = f"{SCHEMA}.{model.name}__flowsync_new"
+        target = f"{schema_of(model)}.{model.name}"
+        fresh = f"{INTERNAL_SCHEMA}.{model.name}__flowsync_new"
         wh.execute(f"drop table if exists {fresh}")
-        wh.execute(f"create table {fresh} as\n{render(model, wh, timeout_events, failure_events)}")
+        wh.execute(f"create table {fresh} as\n"
+                   f"{render(model, wh, timeout_events, failure_events, schemas)}")
         try:
             check(wh, model.name, fresh)
         except CheckFailedError:
             wh.execute(f"drop table if exists {fresh}")
             raise
-        wh.execute("begin")
-        try:
-            wh.execute(f"drop table if exists {target}")
-            wh.execute(f"alter table {fresh} rename to {model.name}")
-            wh.execute("commit")
-        except Exception:
-            wh.execute("rollback")
-            raise
+        _swap_in(wh, fresh, schema_of(model), model.name)
         rows = wh.scalar(f"select count(*) from {target}")
         results.append(ModelResult(model.name, rows, time.perf_counter() - t0))
-        log.debug("analytics.%s: %d rows (%.2f s)", model.name, rows, results[-1].seconds)
+        log.debug("%s: %d rows (%.2f s)", target, rows, results[-1].seconds)
     return results

@@ -324,6 +324,43 @@ def test_runs_without_a_flow_are_one_group_and_unknown_statuses_count_as_started
                    "where provider = 'hilos'") == [(11,)]
 
 
+MARTS = ["completion_rate", "flow_runs", "status_counts", "status_funnel", "step_funnel"]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_views_and_grants_on_the_analytics_tables_survive_rebuilds(
+        request: pytest.FixtureRequest, kind: str) -> None:
+    wh = request.getfixturevalue("duck" if kind == "duckdb" else "pg")
+    load_fixtures(wh)
+    build(wh)
+    assert sorted(r[0] for r in wh.rows("select table_name from information_schema.tables "
+                                         "where table_schema = 'analytics'")) == MARTS
+    wh.execute("create schema if not exists reports")
+    for name in MARTS:
+        wh.execute(f"create view reports.{name}_v as select * from analytics.{name}")
+    if kind == "postgres":
+        wh.execute("do $$ begin if not exists (select from pg_roles where rolname = "
+                   "'flowsync_bi_reader') then create role flowsync_bi_reader; end if; end $$")
+        for name in MARTS:
+            wh.execute(f"grant select on analytics.{name} to flowsync_bi_reader")
+    before = {name: sorted(wh.rows(f"select * from reports.{name}_v"), key=repr)
+              for name in MARTS}
+    for _ in range(3):
+        build(wh)
+    for name in MARTS:
+        assert sorted(wh.rows(f"select * from reports.{name}_v"), key=repr) == before[name]
+    if kind == "postgres":
+        granted = wh.rows("select table_name from information_schema.role_table_grants "
+                          "where grantee = 'flowsync_bi_reader' and privilege_type = 'SELECT' "
+                          "order by table_name")
+        assert [r[0] for r in granted] == MARTS
+        for name in MARTS:
+            wh.execute(f"revoke all on analytics.{name} from flowsync_bi_reader")
+    # the staging and intermediate models live beside, not among, the analytics tables
+    assert wh.rows("select count(*) from information_schema.tables where table_schema = "
+                   "'analytics_internal' and table_name like 'stg_%'") == [(4,)]
+
+
 def test_duplicate_keys_fail_the_key_check(duck: Warehouse) -> None:
     broken = Model("flow_runs", "marts",
                    "select 'hilos' as provider, 'r1' as run_id, 'f' as flow_id, "
