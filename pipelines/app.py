@@ -178,18 +178,39 @@ def _run_sources(sources: list[str], destination: Destination,
         print_result(result)
         if result.error and result.outcome is not Outcome.STOPPED:
             print(f"flowsync: {source}: {result.error}", file=sys.stderr)
+        if result.outcome is not Outcome.BUSY:  # the other run records its own
+            note_sync(destination, result)
         results.append(result)
     stopped = stop_requested()
     if stopped is not None:
         print(f"flowsync: stopped by {stopped.name}: {stop_summary(sources, results, analytics)}",
               file=sys.stderr)
         return stopped, results
-    # the analytics are rebuilt from whatever loaded, even when a source failed
-    if analytics and any(r.loaded for r in results):
+    # the analytics (sync_status among them) are rebuilt whatever loaded, failures included;
+    # not when another run holds the pipelines: that run rebuilds them
+    if analytics and any(r.outcome is not Outcome.BUSY for r in results):
         code = transform(destination)
         if code != Exit.OK:
             return code, results
     return exit_code(results), results
+
+
+def note_sync(destination: Destination, result: SourceRun) -> None:
+    """Records the source's run for `analytics.sync_status`; a warehouse that cannot take
+    the note is reported, not fatal (the run's own outcome stands)."""
+    from transforms.runner import Warehouse, record_sync
+
+    outcome = "ok" if result.ok else "failed"
+    error = (result.error or "").strip().splitlines()[0][:500] if result.error else None
+    try:
+        wh = Warehouse.connect(destination.kind, destination.target)
+        try:
+            record_sync(wh, result.source, result.started_at, outcome, error, result.loaded)
+        finally:
+            wh.close()
+    except Exception as exc:
+        print(f"flowsync: {result.source}: could not record the run in sync_status: "
+              f"{type(exc).__name__}", file=sys.stderr)
 
 
 def stop_summary(sources: list[str], results: list[SourceRun], analytics: bool) -> str:

@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ class SourceRun:
 
     source: str
     outcome: Outcome = Outcome.FAILED
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # its load completed, whatever else failed (a flow or some steps may be pending)
     loaded: bool = False
     rows: dict[str, int] = field(default_factory=dict)

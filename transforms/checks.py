@@ -9,6 +9,7 @@ from typing import Any
 # written as a condition that a violating row meets
 CHECKS: dict[str, dict[str, Any]] = {
     "flow_runs": {"key": ["provider", "run_id"], "not_null": ["started_at"]},
+    "sync_status": {"key": ["source"], "not_null": ["last_attempt_at", "last_outcome"]},
     "completion_rate": {
         "key": ["provider", "flow_id", "day"], "nullable": ["flow_id"],
         "rules": {

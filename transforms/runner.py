@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,21 @@ def _source_relation(wh: Warehouse, schema: str, table: str,
         return f"(select {cols} where false) as src"
     cols = ", ".join(f"cast({c if c in present else 'null'} as {t}) as {c}" for c, t in columns)
     return f"(select {cols} from {schema}.{table}) as src"
+
+
+SYNC_LOG = f"{INTERNAL_SCHEMA}.sync_log"
+
+
+def record_sync(wh: Warehouse, source: str, started_at: datetime, outcome: str,
+                error: str | None, loaded: bool) -> None:
+    """Notes one source's run in `analytics_internal.sync_log`, which `sync_status` reads."""
+    wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
+    wh.execute(f"create table if not exists {SYNC_LOG} (source text, started_at timestamptz, "
+               "outcome text, error text, loaded boolean)")
+    values = [source, started_at.isoformat(), outcome, error, loaded]
+    literal = ", ".join("null" if v is None else ("true" if v else "false") if isinstance(v, bool)
+                        else "'" + str(v).replace("'", "''") + "'" for v in values)
+    wh.execute(f"insert into {SYNC_LOG} values ({literal})")
 
 
 def schema_of(model: Model) -> str:

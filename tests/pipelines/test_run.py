@@ -80,6 +80,21 @@ def test_one_source_failing_does_not_stop_the_other(rsim: Simulator, tmp_path: P
     assert "tok-wrong-42" not in result.stderr + result.stdout
     assert "twilio_studio: ok" in result.stdout
     assert read(tmp_path / "w.duckdb", "select count(*) from twilio_studio.flows") == [(3,)]
+    # the dashboards' "data as of": failed runs recorded too, without secrets
+    status = read(tmp_path / "w.duckdb", "select source, last_outcome, last_error, "
+                  "last_success_at is not null, newest_started_at is not null, runs "
+                  "from analytics.sync_status order by source")
+    assert status == [
+        ("hilos", "failed", "Hilos rejected the credentials (HTTP 401) on GET "
+         "/channel/whatsapp/flow-execution: check sources.hilos.api_token "
+         "(SOURCES__HILOS__API_TOKEN)", False, False, 0),
+        ("twilio_studio", "ok", None, True, True, len(execution_truth(rsim, visible_floor(rsim)))),
+    ]
+    fixed = flowsync(["run", "--source", "hilos"], env_for(rsim, tmp_path), tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    assert read(tmp_path / "w.duckdb", "select last_outcome, last_error, runs from "
+                "analytics.sync_status where source = 'hilos'") == [
+        ("ok", None, len(contact_truth(rsim)))]
 
 
 @pytest.mark.parametrize("case,args,extra,message", [

@@ -324,7 +324,8 @@ def test_runs_without_a_flow_are_one_group_and_unknown_statuses_count_as_started
                    "where provider = 'hilos'") == [(11,)]
 
 
-MARTS = ["completion_rate", "flow_runs", "status_counts", "status_funnel", "step_funnel"]
+MARTS = ["completion_rate", "flow_runs", "status_counts", "status_funnel", "step_funnel",
+         "sync_status"]
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
