@@ -29,6 +29,7 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from . import comments
 from .checks import CHECKS, CheckFailedError, check
 
 __all__ = ["CHECKS", "BuildStoppedError", "CheckFailedError", "Model", "ModelResult",
@@ -271,6 +272,9 @@ def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
             wh.execute(f"drop table if exists {fresh}")
             raise
         _swap_in(wh, fresh, schema_of(model), model.name)
+        if schema_of(model) == SCHEMA:
+            for statement in comments.statements(SCHEMA, model.name):
+                wh.execute(statement)
         rows = wh.scalar(f"select count(*) from {target}")
         results.append(ModelResult(model.name, rows, time.perf_counter() - t0))
         log.debug("%s: %d rows (%.2f s)", target, rows, results[-1].seconds)

@@ -357,6 +357,26 @@ def test_views_and_grants_on_the_analytics_tables_survive_rebuilds(
         assert [r[0] for r in granted] == MARTS
         for name in MARTS:
             wh.execute(f"revoke all on analytics.{name} from flowsync_bi_reader")
+    # every table and column has the contract's meaning as its comment, for BI tools
+    comment_sql = {
+        "duckdb": ("select table_name, comment from duckdb_tables() where schema_name = "
+                   "'analytics'", "select table_name, column_name, comment from "
+                   "duckdb_columns() where schema_name = 'analytics'"),
+        "postgres": ("select c.relname, obj_description(c.oid) from pg_class c join "
+                     "pg_namespace n on n.oid = c.relnamespace where n.nspname = 'analytics' "
+                     "and c.relkind = 'r'", "select c.relname, a.attname, col_description("
+                     "c.oid, a.attnum) from pg_class c join pg_namespace n on n.oid = "
+                     "c.relnamespace join pg_attribute a on a.attrelid = c.oid where "
+                     "n.nspname = 'analytics' and c.relkind = 'r' and a.attnum > 0 and "
+                     "not a.attisdropped"),
+    }[kind]
+    tables = dict(wh.rows(comment_sql[0]))
+    assert sorted(tables) == MARTS and all(tables.values()), tables
+    missing = [(t, c) for t, c, comment in wh.rows(comment_sql[1]) if not comment]
+    assert missing == []
+    assert dict(((t, c), m) for t, c, m in wh.rows(comment_sql[1]))[
+        ("completion_rate", "completion_rate")] == (
+        "runs_completed / runs_finished; null when nothing finished")
     # the staging and intermediate models live beside, not among, the analytics tables
     assert wh.rows("select count(*) from information_schema.tables where table_schema = "
                    "'analytics_internal' and table_name like 'stg_%'") == [(4,)]
