@@ -101,7 +101,7 @@ def print_result(r: SourceRun) -> None:
 
 def transform(destination: Destination) -> Exit:
     """Rebuilds the analytics tables and prints what they hold."""
-    from transforms.runner import BuildStoppedError, CheckFailedError, Warehouse, build
+    from transforms.runner import SCHEMA, BuildStoppedError, CheckFailedError, Warehouse, build
 
     t0 = time.perf_counter()
     try:
@@ -126,8 +126,7 @@ def transform(destination: Destination) -> Exit:
         print(f"flowsync: transform failed: {type(exc).__name__}: "
               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", file=sys.stderr)
         return Exit.FAILED
-    marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if not r.name.startswith(
-        ("stg_", "twilio_last")))
+    marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if r.schema == SCHEMA)
     print(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
     return Exit.OK
 

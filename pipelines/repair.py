@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import dlt
+from dlt.common.storages.load_package import ParsedLoadJobFileName
 
 log = logging.getLogger("flowsync")
 
@@ -78,12 +79,11 @@ def _jobs(package: Path, states: tuple[str, ...]) -> list[Path]:
 
 
 def _table(job: Path) -> str:
-    return job.name.split(".")[0]
+    return ParsedLoadJobFileName.parse(job.name).table_name
 
 
 def _format(job: Path) -> str:
-    parts = job.name.split(".")
-    return parts[3] if len(parts) > 3 else ""
+    return ParsedLoadJobFileName.parse(job.name).file_format
 
 
 def _tables_to_redo(package: Path) -> dict[str, bool]:

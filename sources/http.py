@@ -101,8 +101,7 @@ class HttpClient:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
-        # the API's clock, from the `Date` header of its last answer (None until one came)
-        self.server_time: datetime | None = None
+        self._last_date: str | None = None  # the `Date` header of the API's last answer
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"), auth=auth, headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -148,7 +147,6 @@ class HttpClient:
         """
         name = endpoint or urlsplit(url).path
         last_problem = ""
-        wrong_shape = False
         last_status: int | None = None
         for attempt in range(1, self.max_attempts + 1):
             signals.raise_if_signalled()
@@ -183,7 +181,7 @@ class HttpClient:
                 else:
                     body, last_problem, wrong_shape = _parse(resp, expect)
                     if not last_problem:
-                        self._note_time(resp)
+                        self._last_date = resp.headers.get("Date")
                         return body
             if attempt == self.max_attempts:
                 break
@@ -221,14 +219,15 @@ class HttpClient:
         raise ApiError(f"{self.service}: GET {name}: more than {MAX_REDIRECTS} redirects",
                        endpoint=name, status=resp.status_code)
 
-    def _note_time(self, resp: httpx.Response) -> None:
-        raw = resp.headers.get("Date")
+    @property
+    def server_time(self) -> datetime | None:
+        """The API's clock, from the `Date` header of its last answer (None until one came
+        or when it had none); parsed only when asked, not on every request."""
         try:
-            when = email.utils.parsedate_to_datetime(raw) if raw else None
+            when = email.utils.parsedate_to_datetime(self._last_date) if self._last_date else None
         except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            self.server_time = when if when.tzinfo else when.replace(tzinfo=UTC)
+            return None
+        return when if when is None or when.tzinfo else when.replace(tzinfo=UTC)
 
     def _retry_after(self, resp: httpx.Response) -> float | None:
         raw = resp.headers.get("Retry-After")

@@ -178,21 +178,33 @@ def warehouse(kind: str, tmp: Path) -> Iterator[tuple[dict[str, str], Reader]]:
 
         yield {"DESTINATION__DUCKDB__CREDENTIALS": str(db)}, read
         return
-    name = f"flowsync_test_{uuid.uuid4().hex[:8]}"
+    with fresh_database() as name:
+        dsn = database_dsn(name)
+
+        def read_pg(sql: str) -> list[tuple]:
+            with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+                cur.execute(sql)
+                rows = [tuple(utc(v) for v in r) for r in cur.fetchall()]
+            conn.close()
+            return rows
+
+        yield {"DESTINATION__POSTGRES__CREDENTIALS": dsn}, read_pg
+
+
+@contextmanager
+def fresh_database(prefix: str = "flowsync_test") -> Iterator[str]:
+    """A new database on the test server, for one test; dropped after. Yields its name."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(POSTGRES_DSN)
     admin.autocommit = True
     admin.cursor().execute(f"create database {name}")
-    dsn = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{name}"
-
-    def read_pg(sql: str) -> list[tuple]:
-        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-            cur.execute(sql)
-            rows = [tuple(utc(v) for v in r) for r in cur.fetchall()]
-        conn.close()
-        return rows
-
     try:
-        yield {"DESTINATION__POSTGRES__CREDENTIALS": dsn}, read_pg
+        yield name
     finally:
         admin.cursor().execute(f"drop database if exists {name} with (force)")
         admin.close()
+
+
+def database_dsn(name: str) -> str:
+    """The test server's DSN for database `name`."""
+    return POSTGRES_DSN.rsplit("/", 1)[0] + f"/{name}"

@@ -69,6 +69,7 @@ class ModelResult:
     name: str
     rows: int
     seconds: float
+    schema: str = SCHEMA
 
 
 def load_models(root: Path = ROOT) -> list[Model]:
@@ -276,6 +277,6 @@ def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
             for statement in comments.statements(SCHEMA, model.name):
                 wh.execute(statement)
         rows = wh.scalar(f"select count(*) from {target}")
-        results.append(ModelResult(model.name, rows, time.perf_counter() - t0))
+        results.append(ModelResult(model.name, rows, time.perf_counter() - t0, schema_of(model)))
         log.debug("%s: %d rows (%.2f s)", target, rows, results[-1].seconds)
     return results

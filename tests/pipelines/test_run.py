@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from pipelines.lock import pipeline_lock
 from simulator import Simulator
-from tests.conftest import POSTGRES_DSN, small_config
+from tests.conftest import small_config
 from tests.expected import (
     HILOS_CONTACTS,
     HILOS_EXECUTIONS,
@@ -29,7 +28,7 @@ from tests.expected import (
     utc,
     visible_floor,
 )
-from tests.runner import FLOWSYNC, env_for, flowsync, read
+from tests.runner import FLOWSYNC, env_for, flowsync, fresh_database, read, warehouse
 
 
 @pytest.fixture
@@ -211,28 +210,14 @@ def test_killed_during_load_the_next_run_completes_the_load(rsim: Simulator, tmp
 
 @pytest.mark.postgres
 def test_run_loads_into_postgres(rsim: Simulator, tmp_path: Path, postgres_dsn: str) -> None:
-    db = f"flowsync_test_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(postgres_dsn)
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {db}")
-    dsn = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{db}"
-    try:
+    with warehouse("postgres", tmp_path) as (dest, rows):
         since = visible_floor(rsim)
-        result = flowsync(["run", "--destination", "postgres"],
-                          env_for(rsim, tmp_path, DESTINATION__POSTGRES__CREDENTIALS=dsn), tmp_path)
+        result = flowsync(["run", "--destination", "postgres"], env_for(rsim, tmp_path, **dest),
+                          tmp_path)
         assert result.returncode == 0, result.stderr
-        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-            def rows(sql: str) -> list[tuple]:
-                cur.execute(sql)
-                return [tuple(utc(v) for v in r) for r in cur.fetchall()]
-
-            assert rows(HILOS_CONTACTS) == contact_truth(rsim)
-            assert rows(TWILIO_EXECUTIONS) == execution_truth(rsim, since)
-            assert rows(TWILIO_STEPS) == step_truth(rsim, since)
-        conn.close()
-    finally:
-        admin.cursor().execute(f"drop database if exists {db} with (force)")
-        admin.close()
+        assert rows(HILOS_CONTACTS) == contact_truth(rsim)
+        assert rows(TWILIO_EXECUTIONS) == execution_truth(rsim, since)
+        assert rows(TWILIO_STEPS) == step_truth(rsim, since)
 
 
 def test_demo_runs_offline_and_prints_completion_rates(tmp_path: Path) -> None:
@@ -319,14 +304,10 @@ def test_a_listing_that_would_never_end_stops_and_the_next_run_catches_up(
 @pytest.mark.parametrize("form", ["url", "keywords"])
 def test_a_postgres_dsn_without_a_password_works_as_libpq_allows(
         rsim: Simulator, tmp_path: Path, postgres_dsn: str, form: str) -> None:
-    db = f"flowsync_nopw_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(postgres_dsn)
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {db}")
-    # the test server trusts loopback: no password at all, as trust/peer/.pgpass setups run
-    dsn = (f"postgresql://postgres@127.0.0.1:5432/{db}" if form == "url" else
-           f"host=127.0.0.1 port=5432 user=postgres dbname={db} sslmode=disable")
-    try:
+    with fresh_database("flowsync_nopw") as db:
+        # the test server trusts loopback: no password at all, as trust/peer/.pgpass run
+        dsn = (f"postgresql://postgres@127.0.0.1:5432/{db}" if form == "url" else
+               f"host=127.0.0.1 port=5432 user=postgres dbname={db} sslmode=disable")
         env = env_for(rsim, tmp_path, DESTINATION__POSTGRES__CREDENTIALS=dsn)
         result = flowsync(["run", "--source", "hilos", "--destination", "postgres"], env, tmp_path)
         assert result.returncode == 0, result.stderr
@@ -335,6 +316,3 @@ def test_a_postgres_dsn_without_a_password_works_as_libpq_allows(
             cur.execute(HILOS_CONTACTS)
             assert [tuple(utc(v) for v in r) for r in cur.fetchall()] == contact_truth(rsim)
         conn.close()
-    finally:
-        admin.cursor().execute(f"drop database if exists {db} with (force)")
-        admin.close()

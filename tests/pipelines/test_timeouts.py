@@ -9,7 +9,6 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +16,9 @@ import psycopg2
 import pytest
 
 from simulator import Simulator
-from tests.conftest import POSTGRES_DSN, small_config
+from tests.conftest import small_config
 from tests.expected import HILOS_CONTACTS, contact_truth, utc
-from tests.runner import FLOWSYNC, env_for, flowsync
+from tests.runner import FLOWSYNC, database_dsn, env_for, flowsync, fresh_database
 
 
 class FreezableProxy:
@@ -78,15 +77,8 @@ class FreezableProxy:
 
 @pytest.fixture
 def database(postgres_dsn: str) -> Iterator[str]:
-    name = f"flowsync_hang_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(postgres_dsn)
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {name}")
-    try:
+    with fresh_database("flowsync_hang") as name:
         yield name
-    finally:
-        admin.cursor().execute(f"drop database if exists {name} with (force)")
-        admin.close()
 
 
 @pytest.mark.postgres
@@ -121,7 +113,7 @@ def test_a_frozen_postgres_ends_the_run_with_exit_1_and_the_next_run_completes(
             again = flowsync(["run", "--source", "hilos", "--destination", "postgres"], env,
                              tmp_path)
             assert again.returncode == 0, again.stderr
-            direct = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{database}"
+            direct = database_dsn(database)
             with psycopg2.connect(direct) as conn, conn.cursor() as cur:
                 cur.execute(HILOS_CONTACTS)
                 rows = [tuple(utc(v) for v in r) for r in cur.fetchall()]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import duckdb
-import psycopg2
 import pytest
 
 from tests.expected import utc
+from tests.runner import database_dsn, fresh_database
 from transforms.runner import CheckFailedError, Model, Warehouse, build, load_models
 
 RAW_DDL = """
@@ -115,18 +114,13 @@ def duck() -> Iterator[Warehouse]:
 
 @pytest.fixture
 def pg(postgres_dsn: str) -> Iterator[Warehouse]:
-    db = f"flowsync_tf_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(postgres_dsn)
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {db}")
-    wh = Warehouse.connect("postgres", postgres_dsn.rsplit("/", 1)[0] + f"/{db}")
-    wh.execute("set timezone = 'Asia/Tokyo'")
-    try:
-        yield wh
-    finally:
-        wh.close()
-        admin.cursor().execute(f"drop database if exists {db} with (force)")
-        admin.close()
+    with fresh_database("flowsync_tf") as db:
+        wh = Warehouse.connect("postgres", database_dsn(db))
+        wh.execute("set timezone = 'Asia/Tokyo'")
+        try:
+            yield wh
+        finally:
+            wh.close()
 
 
 def table(wh: Warehouse, name: str, order: str) -> list[tuple]:
