@@ -3,7 +3,11 @@ another, rebuild the analytics, print progress and a summary, and decide the exi
 
 Exit codes: 0 success; 1 a load, an API or the destination failed (the next run catches
 up); 2 usage or configuration (nothing configured, credentials rejected, destination
-unreachable); 3 another run holds a pipeline; 130/143 stopped by SIGINT/SIGTERM.
+unreachable); 3 the warehouse stayed taken (another run, a reader of the DuckDB file) for
+longer than lock.wait_seconds; 130/143 stopped by SIGINT/SIGTERM.
+
+A command holds the warehouse's lock (`destinations.held`) from its first load to the end
+of the analytics rebuild; one that finds it taken waits its turn, saying for whom.
 
 SIGINT and SIGTERM stop the whole command (`stoppable`): the source running stops at its
 next step (no new request starts), the remaining sources and the analytics rebuild are
@@ -15,17 +19,18 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TypeVar
 
 from dlt.common.runtime import signals
 
-from sources.errors import ConfigError, Outcome
+from sources.errors import ConfigError, FlowsyncError, Outcome
 
 from . import config
-from .destinations import Destination, make_destination
+from .destinations import Destination, held, make_destination
 from .progress import Progress
 from .runner import SourceRun, run_source
 from .watchdog import watched
@@ -92,6 +97,28 @@ def exit_code(results: list[SourceRun]) -> Exit:
     return Exit.FAILED
 
 
+def exit_for(outcome: Outcome) -> Exit:
+    """The exit code of a command ended by one outcome (a wait for the warehouse)."""
+    if outcome is Outcome.STOPPED:
+        return stop_requested() or Exit.SIGINT
+    return {Outcome.OK: Exit.OK, Outcome.CONFIG: Exit.CONFIG,
+            Outcome.BUSY: Exit.BUSY}.get(outcome, Exit.FAILED)
+
+
+T = TypeVar("T")
+
+
+def holding(destination: Destination, work: Callable[[Destination], T]) -> T | Exit:
+    """`work` on the warehouse once this command holds it (waiting its turn); the exit code
+    if it never did."""
+    try:
+        with held(destination) as bound:
+            return work(bound)
+    except FlowsyncError as exc:  # the wait (busy, stopped) or the warehouse's file
+        print(f"flowsync: {exc}", file=sys.stderr)
+        return exit_for(exc.outcome)
+
+
 def print_result(r: SourceRun) -> None:
     status = "ok" if r.ok else "STOPPED" if r.outcome is Outcome.STOPPED else "FAILED"
     tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "none"
@@ -101,12 +128,12 @@ def print_result(r: SourceRun) -> None:
 
 def transform(destination: Destination) -> Exit:
     """Rebuilds the analytics tables and prints what they hold."""
-    from transforms.runner import SCHEMA, BuildStoppedError, CheckFailedError, Warehouse, build
+    from transforms.runner import SCHEMA, BuildStoppedError, CheckFailedError, build
 
     t0 = time.perf_counter()
     try:
         timeout_events, failure_events = config.event_lists()
-        wh = Warehouse.connect(destination.kind, destination.target)
+        wh = destination.warehouse()
         try:
             results = build(wh, timeout_events, failure_events,
                             should_stop=signals.was_signal_received)
@@ -132,9 +159,9 @@ def transform(destination: Destination) -> Exit:
 
 
 def transform_watched(destination: Destination) -> Exit:
-    """`flowsync transform`: the rebuild, with the destination watched for hangs."""
+    """`flowsync transform`: the rebuild, on the held warehouse, watched for hangs."""
     with watched(destination, hang_timeout()):
-        return transform(destination)
+        return holding(destination, transform)
 
 
 def hang_timeout() -> float:
@@ -161,7 +188,8 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
     if isinstance(destination, Exit):
         return destination, []
     with watched(destination, hang_timeout()):
-        return _run_sources(sources, destination, analytics)
+        done = holding(destination, lambda bound: _run_sources(sources, bound, analytics))
+    return (done, []) if isinstance(done, Exit) else done
 
 
 def _run_sources(sources: list[str], destination: Destination,
@@ -197,12 +225,12 @@ def _run_sources(sources: list[str], destination: Destination,
 def note_sync(destination: Destination, result: SourceRun) -> None:
     """Records the source's run for `analytics.sync_status`; a warehouse that cannot take
     the note is reported, not fatal (the run's own outcome stands)."""
-    from transforms.runner import Warehouse, record_sync
+    from transforms.runner import record_sync
 
     outcome = "ok" if result.ok else "failed"
     error = (result.error or "").strip().splitlines()[0][:500] if result.error else None
     try:
-        wh = Warehouse.connect(destination.kind, destination.target)
+        wh = destination.warehouse()
         try:
             record_sync(wh, result.source, result.started_at, outcome, error, result.loaded)
         finally:

@@ -57,6 +57,13 @@ SETTINGS = {s.key: s for s in (
     # a long run commits what it fetched at least this often (seconds, requests)
     Setting("checkpoint.seconds", int(checkpoint.DEFAULT_SECONDS)),
     Setting("checkpoint.requests", checkpoint.DEFAULT_REQUESTS),
+    # the deployment's working state (dlt's pipelines: cursors, load packages) and locks;
+    # by default beside the DuckDB file (<file>.state) or, for Postgres,
+    # ./flowsync-postgres.state
+    Setting("flowsync.state_dir"),
+    # seconds a run or transform waits for the warehouse (another run, a DuckDB reader)
+    # before it gives up with exit 3
+    Setting("lock.wait_seconds", 900),
     Setting("destination.duckdb.credentials", "flowsync.duckdb"),
     # DuckDB's own default is 80% of RAM, and it caches what a load writes up to that: a
     # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).
@@ -128,7 +135,22 @@ def event_lists() -> tuple[list[str], list[str]]:
 
 def telemetry_off_unless_asked() -> None:
     """dlt sends usage telemetry by default; flowsync does not, wherever it is run from,
-    unless the user sets runtime.dlthub_telemetry (config or RUNTIME__DLTHUB_TELEMETRY)."""
-    if os.environ.get("RUNTIME__DLTHUB_TELEMETRY") is None and \
-            dlt.config.get("runtime.dlthub_telemetry") is None:
-        os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    unless the user sets runtime.dlthub_telemetry (RUNTIME__DLTHUB_TELEMETRY, or in a
+    .dlt/config.toml). Call it before anything else of dlt's: dlt starts its telemetry
+    with the first configuration it reads."""
+    env = "RUNTIME__DLTHUB_TELEMETRY"
+    if os.environ.get(env) is not None:
+        return
+    os.environ[env] = "false"
+    dlt.config.get("runtime.dlthub_telemetry")  # dlt's runtime starts now, without telemetry
+    del os.environ[env]
+    asked = dlt.config.get("runtime.dlthub_telemetry")  # a config.toml's own setting
+    if asked is True or str(asked).lower() in ("true", "1"):
+        from dlt.common.configuration import resolve_configuration
+        from dlt.common.configuration.specs import RuntimeConfiguration
+        from dlt.common.runtime.telemetry import start_telemetry, stop_telemetry
+
+        stop_telemetry()  # (started, without the tracker, by the first read above)
+        start_telemetry(resolve_configuration(RuntimeConfiguration()))
+        return
+    os.environ[env] = "false"  # and so it stays, should dlt start its runtime again

@@ -85,7 +85,7 @@ def run_demo(duckdb_path: str, small: bool = False) -> int:
               f"{info['hilos']['flows']} Hilos flows with {info['hilos']['contact_runs']:,} "
               "contact runs")
         cfg = sim.world.config
-        with _env(DLT_DATA_DIR=dlt_dir,
+        with _env(DLT_DATA_DIR=dlt_dir, FLOWSYNC__STATE_DIR=dlt_dir,
                   SOURCES__HILOS__BASE_URL=sim.base_url,
                   SOURCES__HILOS__API_TOKEN=cfg.hilos_api_token,
                   SOURCES__TWILIO_STUDIO__BASE_URL=sim.base_url,

@@ -1,13 +1,16 @@
-"""Where data goes: DuckDB or Postgres, resolved from configuration and checked before use.
+"""Where data goes: DuckDB or Postgres, resolved from configuration and checked before use,
+and where the deployment's working state lives (`state_dir`).
 
 Every problem found here is a `ConfigError` naming the setting to fix, raised before any
-local state is touched.
+local state is touched. `held` takes the warehouse's lock for a command (`lock`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,8 +22,10 @@ from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 from sources.errors import ConfigError
 from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
+from transforms.runner import Warehouse
 
 from . import config
+from .lock import hold_duckdb, hold_postgres
 
 DATASETS = {"hilos": "hilos", "twilio_studio": "twilio_studio"}
 # measured (README): parquet loads DuckDB 3.6x faster than dlt's default insert path;
@@ -39,10 +44,43 @@ class Destination:
     fingerprint: str
     # the file path or DSN for direct connections (the DSN is secret: never print it)
     target: str = field(default="", repr=False)
+    # the deployment's own folder: dlt's pipelines (cursors, load packages) and locks
+    state_dir: Path = field(default_factory=Path.cwd)
+    # DuckDB settings given when the file is opened
+    options: dict[str, str] = field(default_factory=dict)
+    # while the warehouse is held (DuckDB): the one connection every step uses
+    connection: Any = field(default=None, repr=False)
 
     @property
     def loader_file_format(self) -> str:
         return LOADER_FORMAT[self.kind]
+
+    def warehouse(self) -> Warehouse:
+        """A connection for the transforms and the sync log: on the held DuckDB file, a
+        cursor of the command's connection (no one else can open the file meanwhile)."""
+        if self.connection is not None:
+            return Warehouse(self.kind, self.connection.cursor())
+        return Warehouse.connect(self.kind, self.target)
+
+
+@contextmanager
+def held(destination: Destination) -> Iterator[Destination]:
+    """The warehouse's lock for one command (`lock`): waits its turn, up to
+    lock.wait_seconds. Yields the destination to use meanwhile."""
+    limit = float(config.get_int("lock.wait_seconds", minimum=0))
+    if destination.kind == "duckdb":
+        with hold_duckdb(destination.target, limit, destination.options) as conn:
+            yield replace(destination, connection=conn,
+                          factory=dlt.destinations.duckdb(DuckDbCredentials(conn)))
+    else:
+        with hold_postgres(destination.target, limit):
+            yield destination
+
+
+def state_dir(default: Path) -> Path:
+    """flowsync.state_dir (FLOWSYNC__STATE_DIR), or the warehouse's default."""
+    chosen = config.get("flowsync.state_dir")
+    return Path(str(chosen)).expanduser().resolve() if chosen else default
 
 
 def duckdb_destination(path: str | None = None) -> Destination:
@@ -57,10 +95,12 @@ def duckdb_destination(path: str | None = None) -> Destination:
                           "choose another name (e.g. flowsync.duckdb)")
     if not file.parent.is_dir():
         raise ConfigError(f"DuckDB file {file}: folder {file.parent} does not exist")
-    limit = str(config.get("destination.duckdb.memory_limit"))
-    credentials = DuckDbCredentials(str(file), global_config={"memory_limit": limit})
+    options = {"memory_limit": str(config.get("destination.duckdb.memory_limit"))}
+    credentials = DuckDbCredentials(str(file), global_config=dict(options))
     return Destination("duckdb", dlt.destinations.duckdb(credentials), str(file),
-                       f"duckdb:{file}", str(file))
+                       f"duckdb:{file}", str(file),
+                       state_dir=state_dir(file.with_name(file.name + ".state")),
+                       options=options)
 
 
 def postgres_destination() -> Destination:
@@ -85,7 +125,7 @@ def postgres_destination() -> Destination:
     label = (f"postgres://{parts.get('user', '')}@{parts.get('host', '')}:"
              f"{parts.get('port', 5432)}/{parts.get('dbname', '')}")
     return Destination("postgres", dlt.destinations.postgres(libpq_credentials(parts)), label,
-                       label, dsn)
+                       label, dsn, state_dir=state_dir(Path.cwd() / "flowsync-postgres.state"))
 
 
 @configspec(init=False)

@@ -1,4 +1,5 @@
-"""Repairs of what an interrupted run can leave in dlt's working folder."""
+"""Housekeeping of dlt's working folder: repairs of what an interrupted run can leave
+there, and the removal of packages once loaded."""
 
 from __future__ import annotations
 
@@ -118,3 +119,15 @@ def _remove_written_rows(pipeline: dlt.Pipeline, load_id: str, tables: dict[str,
                 with contextlib.suppress(DatabaseUndefinedRelation):
                     sql.execute_sql(f"DELETE FROM {name}" if staged else
                                     f"DELETE FROM {name} WHERE _dlt_load_id = '{load_id}'")
+
+
+def delete_loaded_packages(pipeline: dlt.Pipeline) -> int:
+    """Deletes the packages dlt has finished loading (dlt keeps them, raw rows and all, in
+    load/loaded forever); returns how many. A package with a failed job is not loaded: it
+    stays (dlt moves it to load/loaded with its failed jobs) for someone to look at."""
+    loaded = Path(pipeline.working_dir) / "load" / "loaded"
+    packages = [p for p in loaded.iterdir() if p.is_dir() and not any(
+        (p / "failed_jobs").glob("*"))] if loaded.is_dir() else []
+    for package in packages:
+        shutil.rmtree(package)
+    return len(packages)

@@ -1,9 +1,11 @@
 """One source through one dlt pipeline: lock, open, complete pending loads, run.
 
 One pipeline per source (`flowsync_hilos`, `flowsync_twilio_studio`), datasets `hilos`
-and `twilio_studio`, in dlt's default pipelines folder (so `dlt pipeline <name> info`
-works). A run first completes whatever an interrupted run left pending, then extracts,
-normalizes and loads new data. A lock per pipeline keeps two runs apart.
+and `twilio_studio`, in `<state dir>/pipelines` (the deployment's own folder, see
+`destinations.state_dir`). A run first completes whatever an interrupted run left pending,
+then extracts, normalizes and loads new data, and deletes each package once loaded. A lock
+per pipeline keeps two runs apart (the warehouse's lock, taken by the caller, keeps two
+runs on one warehouse apart).
 
 A run ends in a `SourceRun` whose `outcome` is read off the error that ended it (every
 error flowsync raises carries its outcome, `sources.errors`); anything else that fails
@@ -34,7 +36,7 @@ from . import config
 from .destinations import DATASETS, Destination
 from .lock import pipeline_lock
 from .progress import OnProgress, RowCounter, ticker
-from .repair import drop_extracted_copies_of_normalized, redo_interrupted_jobs
+from .repair import delete_loaded_packages, drop_extracted_copies_of_normalized, redo_interrupted_jobs
 
 log = logging.getLogger("flowsync")
 
@@ -100,8 +102,10 @@ def open_pipeline(source: str, destination: Destination,
                   progress: RowCounter | None = None) -> dlt.Pipeline:
     """The source's pipeline; its local state is reset if it last loaded elsewhere."""
     name = f"flowsync_{source}"
+    folder = str(destination.state_dir / "pipelines")
     pipeline = dlt.pipeline(pipeline_name=name, destination=destination.factory,
-                            dataset_name=DATASETS[source], progress=progress)
+                            dataset_name=DATASETS[source], progress=progress,
+                            pipelines_dir=folder)
     marker = Path(pipeline.working_dir) / "flowsync_destination.json"
     digest = hashlib.sha256(destination.fingerprint.encode()).hexdigest()
     if marker.exists() and json.loads(marker.read_text()).get("destination") != digest:
@@ -110,7 +114,8 @@ def open_pipeline(source: str, destination: Destination,
                     "restored from %s", name, destination.label)
         pipeline.drop()
         pipeline = dlt.pipeline(pipeline_name=name, destination=destination.factory,
-                                dataset_name=DATASETS[source], progress=progress)
+                                dataset_name=DATASETS[source], progress=progress,
+                                pipelines_dir=folder)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"destination": digest}))
     return pipeline
@@ -130,7 +135,8 @@ def run_source(source: str, destination: Destination,
     pipeline: dlt.Pipeline | None = None
     counter = RowCounter()
     try:
-        with pipeline_lock(f"flowsync_{source}"):
+        with pipeline_lock(destination.state_dir / "locks", f"flowsync_{source}",
+                           float(config.get_int("lock.wait_seconds", minimum=0))):
             pipeline = open_pipeline(source, destination, counter)
             if pipeline.has_pending_data:
                 log.warning("%s: completing the load an interrupted run left pending", source)
@@ -138,6 +144,7 @@ def run_source(source: str, destination: Destination,
                 pipeline.normalize()
                 redo_interrupted_jobs(pipeline)
                 pipeline.load()
+                delete_loaded_packages(pipeline)
             checkpoint = make_checkpoint()
             http = make_http(source)
             with ticker(source, http, counter, t0, on_progress):
@@ -177,6 +184,7 @@ def _load_in_checkpoints(pipeline: dlt.Pipeline, source: str, http: HttpClient,
         info = pipeline.run(build_source(source, http, checkpoint),
                             loader_file_format=destination.loader_file_format)
         info.raise_on_failed_jobs()
+        delete_loaded_packages(pipeline)
         result.loaded = True
         result.checkpoints += 1
         rows = _extracted_rows(pipeline)

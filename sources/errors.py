@@ -34,9 +34,16 @@ class ConfigError(FlowsyncError, ValueError):
 
 
 class BusyError(FlowsyncError):
-    """Another flowsync run holds the pipeline."""
+    """Another flowsync run (or a reader of the DuckDB file) held what this run needs for
+    longer than it would wait."""
 
     outcome = Outcome.BUSY
+
+
+class StoppedError(FlowsyncError):
+    """SIGINT or SIGTERM arrived while the run waited (for the warehouse, a pipeline)."""
+
+    outcome = Outcome.STOPPED
 
 
 class ApiError(FlowsyncError):

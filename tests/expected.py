@@ -3,7 +3,10 @@ columns they are compared on, and the secrets that must never leak."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from simulator import Simulator
@@ -87,3 +90,68 @@ HILOS_CONTACTS = f"select {CONTACT_COLUMNS} from hilos.flow_execution_contacts o
 HILOS_EXECUTIONS = f"select {HILOS_EXECUTION_COLUMNS} from hilos.flow_executions order by id"
 TWILIO_EXECUTIONS = f"select {EXEC_COLUMNS} from twilio_studio.executions order by sid"
 TWILIO_STEPS = f"select {STEP_COLUMNS} from twilio_studio.execution_steps order by sid"
+
+
+FINISHED = {"completed", "canceled", "expired", "failed"}
+HILOS_STATUS = {"READY": "pending", "RUNNING": "running", "COMPLETED": "completed",
+                "CANCELED": "canceled", "EXPIRED": "expired", "FAILED": "failed"}
+
+
+def twilio_outcome(event: str) -> str:
+    if event == "timeout":
+        return "expired"
+    return "failed" if event in ("failed", "fail", "deliveryFailure") else "completed"
+
+
+def expected_completion_rate(sim: Simulator, since: int) -> list[tuple]:
+    """Per provider, flow and day, from the world; Twilio executions created since `since`
+    (the first sync's retention floor: the warehouse keeps what the API later drops)."""
+    world = sim.world
+    groups: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "fin": 0, "done": 0, "secs": []})
+    for run in world.hilos_runs:
+        if run.is_test:
+            continue
+        day = datetime.fromtimestamp(run.created_on / 1e6, UTC).date()
+        g = groups[("hilos", run.batch.flow.id, day, run.batch.flow.name)]
+        status = HILOS_STATUS[run.status(world.now_us)]
+        g["n"] += 1
+        g["fin"] += status in FINISHED
+        g["done"] += status == "completed"
+    for flow in world.twilio_flows:
+        for ex in flow.executions:
+            if ex.date_created < since:
+                continue
+            day = datetime.fromtimestamp(ex.date_created, UTC).date()
+            g = groups[("twilio_studio", flow.sid, day, flow.friendly_name)]
+            g["n"] += 1
+            if ex.ended_at <= world.now:
+                status = twilio_outcome(flow.paths[ex.path].outcome_event)
+                g["fin"] += 1
+                if status == "completed":
+                    g["done"] += 1
+                    g["secs"].append(ex.duration)
+    return sorted(
+        (p, f, d, name, g["n"], g["fin"], g["done"], g["done"] / g["fin"] if g["fin"] else None,
+         sum(g["secs"]) / len(g["secs"]) if g["secs"] else None)
+        for (p, f, d, name), g in groups.items())
+
+
+def assert_raw_tables_are_the_truth(read: Callable[[str], list[tuple]], sim: Simulator,
+                                    since: int) -> None:
+    """Every raw table holds exactly the simulator's records (`read` runs SQL on the
+    warehouse); Twilio's from `since`, the first sync's retention floor."""
+    assert read(HILOS_CONTACTS) == contact_truth(sim)
+    assert read(HILOS_EXECUTIONS) == hilos_execution_truth(sim)
+    assert read(TWILIO_EXECUTIONS) == execution_truth(sim, since)
+    assert read(TWILIO_STEPS) == step_truth(sim, since)
+
+
+COMPLETION_RATE = ("select provider, flow_id, day, flow_name, runs_total, runs_finished, "
+                   "runs_completed, completion_rate, avg_completion_seconds "
+                   "from analytics.completion_rate order by 1, 2, 3, 4")
+
+
+def rounded(rows: list[tuple]) -> list[tuple]:
+    """Rows with numbers as floats to 9 places (Postgres' numeric, float sums' order)."""
+    return [tuple(round(float(v), 9) if isinstance(v, (float, Decimal)) else v for v in r)
+            for r in rows]

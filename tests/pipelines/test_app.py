@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -54,14 +56,24 @@ def test_sources_are_selected_from_what_is_configured(monkeypatch: pytest.Monkey
     assert select_sources("all").sources == ["hilos", "twilio_studio"]
 
 
-def test_telemetry_is_off_unless_the_user_turns_it_on(monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path) -> None:
-    from pipelines.config import telemetry_off_unless_asked
-
-    monkeypatch.chdir(tmp_path)  # run from an empty folder: no .dlt/config.toml here
-    monkeypatch.delenv("RUNTIME__DLTHUB_TELEMETRY", raising=False)
-    telemetry_off_unless_asked()
-    assert os.environ["RUNTIME__DLTHUB_TELEMETRY"] == "false"
-    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "true")
-    telemetry_off_unless_asked()
-    assert os.environ["RUNTIME__DLTHUB_TELEMETRY"] == "true"
+@pytest.mark.parametrize(("asked", "started"), [
+    (None, False), ("env", True), ("config.toml", True), ("config.toml off", False)])
+def test_telemetry_is_off_unless_the_user_turns_it_on(tmp_path, asked: str | None,
+                                                       started: bool) -> None:
+    """In a fresh process, as flowsync starts: dlt's telemetry only when asked for."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTIME__")}
+    env["HOME"] = str(tmp_path)  # no global ~/.dlt/config.toml either
+    if asked == "env":
+        env["RUNTIME__DLTHUB_TELEMETRY"] = "true"
+    elif asked:
+        (tmp_path / ".dlt").mkdir()
+        (tmp_path / ".dlt" / "config.toml").write_text(
+            f"[runtime]\ndlthub_telemetry = {'false' if 'off' in asked else 'true'}\n")
+    code = ("from pipelines.config import telemetry_off_unless_asked as off; off(); "
+            "import dlt; dlt.pipeline('p', pipelines_dir='p'); "
+            # dlt's tracker has an endpoint only when it will send
+            "from dlt.common.runtime import anon_tracker as t; "
+            "print(t._ANON_TRACKER_ENDPOINT is not None)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, text=True,
+                         capture_output=True, timeout=60)
+    assert out.stdout.strip() == str(started), out.stderr

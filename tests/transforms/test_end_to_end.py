@@ -6,57 +6,13 @@ outcome and duration), not from the raw tables the SQL reads.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 from simulator import Simulator
 from simulator.world import TWILIO_RETENTION_SECONDS
 from tests.conftest import small_config
+from tests.expected import expected_completion_rate
 from tests.runner import env_for, flowsync, read
-
-FINISHED = {"completed", "canceled", "expired", "failed"}
-HILOS_STATUS = {"READY": "pending", "RUNNING": "running", "COMPLETED": "completed",
-                "CANCELED": "canceled", "EXPIRED": "expired", "FAILED": "failed"}
-
-
-def twilio_outcome(event: str) -> str:
-    if event == "timeout":
-        return "expired"
-    return "failed" if event in ("failed", "fail", "deliveryFailure") else "completed"
-
-
-def expected_completion_rate(sim: Simulator, since: int) -> list[tuple]:
-    """Per provider, flow and day, from the world; Twilio executions created since `since`
-    (the first sync's retention floor: the warehouse keeps what the API later drops)."""
-    world = sim.world
-    groups: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "fin": 0, "done": 0, "secs": []})
-    for run in world.hilos_runs:
-        if run.is_test:
-            continue
-        day = datetime.fromtimestamp(run.created_on / 1e6, UTC).date()
-        g = groups[("hilos", run.batch.flow.id, day, run.batch.flow.name)]
-        status = HILOS_STATUS[run.status(world.now_us)]
-        g["n"] += 1
-        g["fin"] += status in FINISHED
-        g["done"] += status == "completed"
-    for flow in world.twilio_flows:
-        for ex in flow.executions:
-            if ex.date_created < since:
-                continue
-            day = datetime.fromtimestamp(ex.date_created, UTC).date()
-            g = groups[("twilio_studio", flow.sid, day, flow.friendly_name)]
-            g["n"] += 1
-            if ex.ended_at <= world.now:
-                status = twilio_outcome(flow.paths[ex.path].outcome_event)
-                g["fin"] += 1
-                if status == "completed":
-                    g["done"] += 1
-                    g["secs"].append(ex.duration)
-    return sorted(
-        (p, f, d, name, g["n"], g["fin"], g["done"], g["done"] / g["fin"] if g["fin"] else None,
-         sum(g["secs"]) / len(g["secs"]) if g["secs"] else None)
-        for (p, f, d, name), g in groups.items())
 
 
 def test_analytics_match_the_simulators_own_records(tmp_path: Path) -> None:

@@ -1,0 +1,130 @@
+"""Contact addresses hashed or dropped before a record leaves the source.
+
+`privacy.contact_address`:
+- `keep` (default): records as the APIs give them.
+- `hash`: each contact address becomes HMAC-SHA256(`privacy.hash_key`, address) in
+  lowercase hex, over the address exactly as the API gives it, so the same address hashes
+  the same in every run and in both providers; contact names, emails, `meta` and Twilio's
+  `context` (message bodies, addresses) are removed.
+- `drop`: as `hash`, but the addresses are removed too.
+
+Applied by `records.check_records` to every record before anything else sees it, the
+quarantine included, so no clear address reaches dlt, its working folders, the warehouse
+or a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .errors import ConfigError
+
+HASHED = re.compile(r"^[0-9a-f]{64}$")  # what `hash` stores: a value already hashed
+
+
+class Mode(StrEnum):
+    KEEP = "keep"
+    HASH = "hash"
+    DROP = "drop"
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Where a resource's records carry personal data (dotted paths into the record)."""
+
+    addresses: tuple[str, ...] = ()
+    personal: tuple[str, ...] = ()  # names, emails, free-form objects: removed
+
+
+HILOS_CONTACT_RUN = Fields(addresses=("contact.phone", "contact.canonical_phone"),
+                           personal=("contact.first_name", "contact.last_name",
+                                     "contact.email", "contact.meta"))
+TWILIO_EXECUTION = Fields(addresses=("contact_channel_address",), personal=("context",))
+TWILIO_STEP = Fields(personal=("context",))
+NOTHING = Fields()
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """The mode and its key (secret: never in repr, messages or the warehouse)."""
+
+    mode: Mode = Mode.KEEP
+    key: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def from_settings(cls, mode: Any, key: Any) -> Privacy:
+        """From privacy.contact_address and privacy.hash_key; ConfigError naming the
+        setting when they do not make a mode."""
+        text = str(mode or "keep").strip().lower()
+        try:
+            chosen = Mode(text)
+        except ValueError:
+            raise ConfigError(f"privacy.contact_address must be keep, hash or drop, not "
+                              f"{text!r}") from None
+        if chosen is Mode.HASH and not key:
+            raise ConfigError("privacy.contact_address is hash but privacy.hash_key is not "
+                              "set: set PRIVACY__HASH_KEY (or privacy.hash_key in "
+                              ".dlt/secrets.toml) to a long random secret, and keep it")
+        return cls(chosen, str(key).encode() if chosen is Mode.HASH else b"")
+
+    @property
+    def keeps(self) -> bool:
+        return self.mode is Mode.KEEP
+
+    @property
+    def key_id(self) -> str:
+        """Names the key without revealing it (recorded with the warehouse, so a change of
+        key is noticed): the HMAC of a fixed text, shortened."""
+        if self.mode is not Mode.HASH:
+            return ""
+        return hmac.new(self.key, b"flowsync privacy key id", hashlib.sha256).hexdigest()[:16]
+
+    def address(self, value: Any) -> Any:
+        """What is stored for one address."""
+        if value is None or self.mode is Mode.KEEP:
+            return value
+        if self.mode is Mode.DROP:
+            return None
+        return hmac.new(self.key, str(value).encode(), hashlib.sha256).hexdigest()
+
+    def scrub(self, record: Any, fields: Fields) -> Any:
+        """The record as it may be stored (a copy; the input is not changed). A record of
+        an unexpected shape (not an object, a `contact` that is not one) keeps none of the
+        parts that could hold an address."""
+        if self.keeps or not (fields.addresses or fields.personal):
+            return record
+        if not isinstance(record, dict):
+            return None
+        out = dict(record)
+        for path in fields.addresses:
+            _apply(out, path.split("."), self.address)
+        for path in fields.personal:
+            _apply(out, path.split("."), None)
+        return out
+
+
+def _apply(obj: dict, path: list[str], change: Any) -> None:
+    """At `path`: the value changed by `change`, or removed when `change` is None. Dicts on
+    the way are copied; a part of another shape on the way is removed whole."""
+    head, *rest = path
+    if head not in obj:
+        return
+    if rest:
+        inner = obj[head]
+        if isinstance(inner, dict):
+            obj[head] = dict(inner)
+            _apply(obj[head], rest, change)
+        elif inner is not None:
+            del obj[head]
+        return
+    if change is None:
+        del obj[head]
+    elif isinstance(obj[head], (str, int)) or obj[head] is None:
+        obj[head] = change(obj[head])
+    else:  # an address that is a list or an object: nothing of it is kept
+        del obj[head]
