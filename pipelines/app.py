@@ -28,9 +28,12 @@ from typing import TypeVar
 from dlt.common.runtime import signals
 
 from sources.errors import ConfigError, FlowsyncError, Outcome
+from sources.privacy import Privacy
+from transforms.runner import Warehouse
 
 from . import config
 from .destinations import Destination, held, make_destination
+from .privacy import Reconciled, enforce, reconcile
 from .progress import Progress
 from .runner import SourceRun, run_source
 from .watchdog import watched
@@ -187,20 +190,30 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
     destination = destination_or_exit(destination_kind, duckdb_path)
     if isinstance(destination, Exit):
         return destination, []
+    try:
+        privacy, rewrite = config.privacy(), config.get_bool("privacy.rewrite")
+    except ConfigError as exc:
+        print(f"flowsync: {exc}", file=sys.stderr)
+        return Exit.CONFIG, []
     with watched(destination, hang_timeout()):
-        done = holding(destination, lambda bound: _run_sources(sources, bound, analytics))
+        done = holding(destination, lambda bound: _run_sources(sources, bound, analytics,
+                                                               privacy, rewrite))
     return (done, []) if isinstance(done, Exit) else done
 
 
-def _run_sources(sources: list[str], destination: Destination,
-                 analytics: bool) -> tuple[Exit, list[SourceRun]]:
-    print(f"flowsync: loading {', '.join(sources)} into {destination.label}")
+def _run_sources(sources: list[str], destination: Destination, analytics: bool,
+                 privacy: Privacy, rewrite: bool) -> tuple[Exit, list[SourceRun]]:
+    refused = keep_private(destination, lambda wh: reconcile(wh, privacy, rewrite))
+    if refused is not None:
+        return refused, []
+    print(f"flowsync: loading {', '.join(sources)} into {destination.label}"
+          + ("" if privacy.keeps else f"; contact addresses: {privacy.mode}"))
     progress = Progress()
     results = []
     for source in sources:
         if stop_requested():
             break
-        result = run_source(source, destination, progress)
+        result = run_source(source, destination, progress, privacy)
         progress.done()
         print_result(result)
         if result.error and result.outcome is not Outcome.STOPPED:
@@ -213,6 +226,10 @@ def _run_sources(sources: list[str], destination: Destination,
         print(f"flowsync: stopped by {stopped.name}: {stop_summary(sources, results, analytics)}",
               file=sys.stderr)
         return stopped, results
+    if not privacy.keeps:  # a load an earlier run left pending may have brought clear rows
+        failed = keep_private(destination, lambda wh: Reconciled(enforce(wh, privacy)))
+        if failed is not None:
+            return failed, results
     # the analytics (sync_status among them) are rebuilt whatever loaded, failures included;
     # not when another run holds the pipelines: that run rebuilds them
     if analytics and any(r.outcome is not Outcome.BUSY for r in results):
@@ -220,6 +237,27 @@ def _run_sources(sources: list[str], destination: Destination,
         if code != Exit.OK:
             return code, results
     return exit_code(results), results
+
+
+def keep_private(destination: Destination, step: Callable[[Warehouse], Reconciled]) -> Exit | None:
+    """Brings the stored rows in line with the privacy mode (`pipelines.privacy`); says
+    what it changed. Exit 2 when that needs privacy.rewrite, 1 when the database failed."""
+    wh = destination.warehouse()
+    try:
+        done = step(wh)
+    except Exception as exc:  # the database's own error, in one line
+        print(f"flowsync: privacy: {type(exc).__name__}: {str(exc).strip()[:300]}",
+              file=sys.stderr)
+        return Exit.FAILED
+    finally:
+        wh.close()
+    if done.problem:
+        print(f"flowsync: {done.problem}", file=sys.stderr)
+        return Exit.CONFIG
+    if done.changed:
+        print("flowsync: stored contact data rewritten for privacy: " + ", ".join(
+            f"{column} {n:,}" for column, n in sorted(done.changed.items())), file=sys.stderr)
+    return None
 
 
 def note_sync(destination: Destination, result: SourceRun) -> None:

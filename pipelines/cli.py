@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulator -> pipeline -> DuckDB -> analytics, offline")
     demo.add_argument("--duckdb", metavar="PATH", default="flowsync_demo.duckdb")
+    demo.add_argument("--privacy", choices=["keep", "hash", "drop"], default="keep",
+                      help="contact addresses: as the API gives them, HMAC-hashed with a key "
+                           "made for this demo, or not stored")
     demo.add_argument("--scale", choices=["full", "small"], default="full",
                       help="small: a few hundred runs, for a quick check")
 
@@ -99,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.duckdb, small=args.scale == "small")
+    return run_demo(args.duckdb, small=args.scale == "small", privacy=args.privacy)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

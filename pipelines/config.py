@@ -19,6 +19,7 @@ import dlt
 from sources import checkpoint
 from sources.errors import ConfigError
 from sources.hilos import settings as hilos
+from sources.privacy import Privacy
 from sources.twilio_studio import settings as twilio
 from transforms.runner import DEFAULT_FAILURE_EVENTS, DEFAULT_TIMEOUT_EVENTS
 
@@ -64,6 +65,12 @@ SETTINGS = {s.key: s for s in (
     # seconds a run or transform waits for the warehouse (another run, a DuckDB reader)
     # before it gives up with exit 3
     Setting("lock.wait_seconds", 900),
+    # what is stored of contact addresses: keep, hash (HMAC with hash_key) or drop
+    Setting("privacy.contact_address", "keep"),
+    Setting("privacy.hash_key", secret=True),
+    # true for one run: a change of mode or key that cannot convert the stored addresses
+    # erases them (null) instead of refusing
+    Setting("privacy.rewrite", False),
     Setting("destination.duckdb.credentials", "flowsync.duckdb"),
     # DuckDB's own default is 80% of RAM, and it caches what a load writes up to that: a
     # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).
@@ -104,6 +111,23 @@ def get_int(key: str, minimum: int = 0) -> int:
     if number < minimum:
         raise ConfigError(f"{key} must be at least {minimum}, not {number}")
     return number
+
+
+def get_bool(key: str) -> bool:
+    value = get(key)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise ConfigError(f"{key} must be true or false, not {value!r}")
+
+
+def privacy() -> Privacy:
+    """privacy.contact_address and privacy.hash_key; ConfigError naming what to set."""
+    return Privacy.from_settings(get("privacy.contact_address"), get("privacy.hash_key"))
 
 
 def configured_sources() -> list[str]:

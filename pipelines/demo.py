@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -67,7 +68,7 @@ def _prepare(path: Path) -> str | None:
     return None
 
 
-def run_demo(duckdb_path: str, small: bool = False) -> int:
+def run_demo(duckdb_path: str, small: bool = False, privacy: str = "keep") -> int:
     """Runs the demo; returns the exit code."""
     path = Path(duckdb_path).expanduser().resolve()
     problem = _prepare(path)
@@ -85,7 +86,12 @@ def run_demo(duckdb_path: str, small: bool = False) -> int:
               f"{info['hilos']['flows']} Hilos flows with {info['hilos']['contact_runs']:,} "
               "contact runs")
         cfg = sim.world.config
+        if privacy != "keep":
+            print(f"flowsync demo: contact addresses {privacy}"
+                  + ("ed with HMAC-SHA256 and a key made for this demo (not shown)"
+                     if privacy == "hash" else "ped: not stored"))
         with _env(DLT_DATA_DIR=dlt_dir, FLOWSYNC__STATE_DIR=dlt_dir,
+                  PRIVACY__CONTACT_ADDRESS=privacy, PRIVACY__HASH_KEY=secrets.token_hex(32),
                   SOURCES__HILOS__BASE_URL=sim.base_url,
                   SOURCES__HILOS__API_TOKEN=cfg.hilos_api_token,
                   SOURCES__TWILIO_STUDIO__BASE_URL=sim.base_url,

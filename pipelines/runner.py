@@ -31,6 +31,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from sources.checkpoint import Checkpoint
 from sources.errors import FlowsyncError, Outcome
 from sources.http import HttpClient
+from sources.privacy import Privacy
 
 from . import config
 from .destinations import DATASETS, Destination
@@ -80,15 +81,15 @@ def make_http(name: str) -> HttpClient:
         max_connections=config.get_int(tw + "max_workers", minimum=1) * 2)
 
 
-def build_source(name: str, http: HttpClient, checkpoint: Checkpoint) -> Any:
+def build_source(name: str, http: HttpClient, checkpoint: Checkpoint, privacy: Privacy) -> Any:
     """The source as configured, for one load (a dlt source is extracted once)."""
     if name == "hilos":
         from sources.hilos import hilos_source
 
-        return hilos_source(http=http, checkpoint=checkpoint)
+        return hilos_source(http=http, checkpoint=checkpoint, privacy=privacy)
     from sources.twilio_studio import twilio_studio_source
 
-    return twilio_studio_source(http=http, checkpoint=checkpoint)
+    return twilio_studio_source(http=http, checkpoint=checkpoint, privacy=privacy)
 
 
 def make_checkpoint() -> Checkpoint:
@@ -121,8 +122,8 @@ def open_pipeline(source: str, destination: Destination,
     return pipeline
 
 
-def run_source(source: str, destination: Destination,
-               on_progress: OnProgress | None = None) -> SourceRun:
+def run_source(source: str, destination: Destination, on_progress: OnProgress | None = None,
+               privacy: Privacy | None = None) -> SourceRun:
     """Runs one source into the destination. Never raises for the source's own failures."""
     result = SourceRun(source)
     # dlt's intermediate files live for minutes and are deleted after loading: compressing
@@ -148,7 +149,8 @@ def run_source(source: str, destination: Destination,
             checkpoint = make_checkpoint()
             http = make_http(source)
             with ticker(source, http, counter, t0, on_progress):
-                _load_in_checkpoints(pipeline, source, http, checkpoint, destination, result)
+                _load_in_checkpoints(pipeline, source, http, checkpoint, destination, result,
+                                     privacy or Privacy())
             failures = _recorded_failures(pipeline, source)
             if failures:
                 result.error = "; ".join(failures)
@@ -176,12 +178,12 @@ def run_source(source: str, destination: Destination,
 
 def _load_in_checkpoints(pipeline: dlt.Pipeline, source: str, http: HttpClient,
                          checkpoint: Checkpoint, destination: Destination,
-                         result: SourceRun) -> None:
+                         result: SourceRun, privacy: Privacy) -> None:
     """Loads the source until it has nothing left, one load per checkpoint: rows and
     cursors are committed together each time, so a kill loses one checkpoint at most."""
     while True:
         checkpoint.start(http)
-        info = pipeline.run(build_source(source, http, checkpoint),
+        info = pipeline.run(build_source(source, http, checkpoint, privacy),
                             loader_file_format=destination.loader_file_format)
         info.raise_on_failed_jobs()
         delete_loaded_packages(pipeline)

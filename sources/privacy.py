@@ -18,11 +18,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from .errors import ConfigError
+
+# what may be stored of one record, or None: all of it
+Scrub = Callable[[Any], Any] | None
 
 HASHED = re.compile(r"^[0-9a-f]{64}$")  # what `hash` stores: a value already hashed
 
@@ -90,7 +94,15 @@ class Privacy:
             return value
         if self.mode is Mode.DROP:
             return None
+        if isinstance(value, str) and HASHED.match(value):
+            return value  # hashed already (no phone number or channel address looks so)
         return hmac.new(self.key, str(value).encode(), hashlib.sha256).hexdigest()
+
+    def scrubber(self, fields: Fields) -> Scrub:
+        """`scrub` for one resource's records; None when nothing is to change."""
+        if self.keeps or not (fields.addresses or fields.personal):
+            return None
+        return lambda record: self.scrub(record, fields)
 
     def scrub(self, record: Any, fields: Fields) -> Any:
         """The record as it may be stored (a copy; the input is not changed). A record of

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +82,8 @@ class Quarantine:
 def check_records(records: Iterable[Any], quarantine: Quarantine, *, key: str, cursor: str,
                   statuses: frozenset[str] | None = None,
                   also_timestamps: tuple[str, ...] = (),
-                  as_json: tuple[str, ...] = ()) -> tuple[list[dict], list[dict]]:
+                  as_json: tuple[str, ...] = (),
+                  scrub: Callable[[Any], Any] | None = None) -> tuple[list[dict], list[dict]]:
     """Splits raw records into loadable rows (timestamps parsed) and quarantine entries.
 
     Args:
@@ -94,10 +95,14 @@ def check_records(records: Iterable[Any], quarantine: Quarantine, *, key: str, c
         also_timestamps: optional timestamp fields to parse when present.
         as_json: fields kept whole as one JSON text (`context`, `contact.meta`): free-form
             objects whose keys are data, never flattened into a column per key.
+        scrub: what may be stored of a record (`privacy.Privacy.scrubber`), applied first,
+            so the quarantine too holds only that.
     """
     rows: list[dict] = []
     bad: list[dict] = []
     for record in records:
+        if scrub is not None:
+            record = scrub(record)
         if not isinstance(record, dict):
             bad.append(quarantine.entry(record, "not an object", key))
             continue

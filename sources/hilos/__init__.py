@@ -16,7 +16,7 @@ tables and dicts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from ..arrow import arrow_types, to_arrow
 from ..checkpoint import NEVER, Checkpoint
 from ..errors import ConfigError
 from ..http import HttpClient
+from ..privacy import HILOS_CONTACT_RUN, Privacy
 from ..records import (
     MERGE_DEDUPLICATED,  # a load yields each id once: `Window` and `ListRead` drop repeats
     Quarantine,
@@ -72,6 +73,7 @@ def hilos_source(
     initial_date: str | None = None,
     http: HttpClient | None = None,
     checkpoint: Checkpoint | None = None,
+    privacy: Privacy | None = None,
 ) -> Any:
     """Hilos flow executions and flow-execution contacts.
 
@@ -84,6 +86,7 @@ def hilos_source(
         http: a ready client (tests); default one built from the arguments.
         checkpoint: when to pause a long read so the load commits (the runner loads again
             and the read goes on from its state); default: read everything in one load.
+        privacy: what is stored of contact addresses (`sources.privacy`); default keep.
     """
     if not api_token:
         raise ConfigError("Hilos is not configured: set sources.hilos.api_token "
@@ -102,14 +105,16 @@ def hilos_source(
     checkpoint = checkpoint or NEVER
     return (
         flow_executions(client, lookback, start, checkpoint),
-        flow_execution_contacts(client, lookback, page_size, start, checkpoint),
+        flow_execution_contacts(client, lookback, page_size, start, checkpoint,
+                                (privacy or Privacy()).scrubber(HILOS_CONTACT_RUN)),
     )
 
 
 @dlt.resource(name="flow_execution_contacts", primary_key="id", write_disposition=MERGE_DEDUPLICATED,
               columns=CONTACT_COLUMNS)
 def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size: int,
-                            initial_date: datetime | None, checkpoint: Checkpoint) -> Iterator[Any]:
+                            initial_date: datetime | None, checkpoint: Checkpoint,
+                            scrub: Callable[[Any], Any] | None = None) -> Iterator[Any]:
     """One row per contact run of a flow, at its latest status."""
     state = dlt.current.resource_state()
     before = ContactsCursor.from_state(state)
@@ -124,7 +129,7 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
     quarantine = Quarantine("Hilos", "flow_execution_contacts")
     reads = Sync(lambda first: client.contact_pages(page_size, first), before, plan.start,
                  CONTACT_STATUSES, quarantine, checkpoint, "flow-execution-contact",
-                 as_json=CONTACT_AS_JSON)
+                 as_json=CONTACT_AS_JSON, scrub=scrub)
     for rows, bad in reads.pages():
         progress.add(rows)
         if rows:

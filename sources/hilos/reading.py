@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
 from ..checkpoint import Checkpoint
 from ..errors import PagingError
@@ -31,6 +32,7 @@ class ListRead:
         keep: which rows to keep (a backfill's: those the cut-short read had not reached).
         resumes: the backfill this read goes on with, if any.
         as_json: fields kept whole as JSON text (see `records.check_records`).
+        scrub: what may be stored of a record (see `records.check_records`).
         watch: a time whose row ids are remembered (`watched`), to keep a later read from
             loading them twice in one load.
     """
@@ -39,7 +41,8 @@ class ListRead:
                  checkpoint: Checkpoint | None = None, until: datetime | None = None,
                  keep: Callable[[dict], bool] | None = None,
                  watch: datetime | None = None, resumes: Backfill | None = None,
-                 as_json: tuple[str, ...] = ()) -> None:
+                 as_json: tuple[str, ...] = (),
+                 scrub: Callable[[Any], Any] | None = None) -> None:
         self.window = window
         self.statuses = statuses
         self.quarantine = quarantine
@@ -49,6 +52,7 @@ class ListRead:
         self.watch = watch
         self.resumes = resumes
         self.as_json = as_json
+        self.scrub = scrub
         self.watched: set[str] = set()
         self.count: int | None = None  # the list's length on the first page read
         self.cut: Backfill | None = None
@@ -77,7 +81,8 @@ class ListRead:
             if self.count is None:
                 self.count = raw.count
             rows, bad = check_records(raw, self.quarantine, key="id", cursor="created_on",
-                                      statuses=self.statuses, as_json=self.as_json)
+                                      statuses=self.statuses, as_json=self.as_json,
+                                      scrub=self.scrub)
             kept, done = self.window.pass_page(rows, raw.count)
             if self.keep is not None:
                 kept = [r for r in kept if self.keep(r)]
@@ -109,7 +114,8 @@ class Sync:
     def __init__(self, client_pages: Callable[[int], Iterator[Page]],
                  before: ContactsCursor | ExecutionsCursor, start: datetime | None,
                  statuses: frozenset[str], quarantine: Quarantine, checkpoint: Checkpoint,
-                 what: str, as_json: tuple[str, ...] = ()) -> None:
+                 what: str, as_json: tuple[str, ...] = (),
+                 scrub: Callable[[Any], Any] | None = None) -> None:
         self.client_pages = client_pages
         self.pending = before.backfill
         self.start = start
@@ -119,6 +125,7 @@ class Sync:
         self.window = Window(start, before.order, what)
         self.what = what
         self.as_json = as_json
+        self.scrub = scrub
         self.cut: Backfill | None = self.pending
         self.failure: str | None = None
         self.duplicates = 0
@@ -127,7 +134,8 @@ class Sync:
         pending = self.pending
         top = ListRead(self.window, self.statuses, self.quarantine,
                        checkpoint=None if pending else self.checkpoint, until=self.start,
-                       watch=pending.below if pending else None, as_json=self.as_json)
+                       watch=pending.below if pending else None, as_json=self.as_json,
+                       scrub=self.scrub)
         yield from prefetch(top.pages(self.client_pages(1)))
         self.cut, self.duplicates, self.failure = top.cut, top.window.duplicates, top.failure
         if pending is None:
@@ -135,7 +143,7 @@ class Sync:
         rest = ListRead(Window(pending.until, self.window.order, self.what), self.statuses,
                         self.quarantine, checkpoint=self.checkpoint, until=pending.until,
                         keep=lambda r: pending.keeps(r) and r["id"] not in top.watched,
-                        resumes=pending, as_json=self.as_json)
+                        resumes=pending, as_json=self.as_json, scrub=self.scrub)
         yield from prefetch(rest.pages(self.client_pages(pending.first_page(top.count))))
         self.cut = rest.cut
         self.failure = rest.failure

@@ -31,6 +31,7 @@ from ..checkpoint import NEVER, Checkpoint
 from ..errors import ConfigError
 from ..fanin import fan_in
 from ..http import HttpClient
+from ..privacy import TWILIO_EXECUTION, TWILIO_STEP, Privacy, Scrub
 from ..records import (
     MERGE_DEDUPLICATED,  # a sync yields executions once per flow, steps once per execution
     Quarantine,
@@ -85,6 +86,7 @@ def twilio_studio_source(
     max_workers: int = DEFAULT_MAX_WORKERS,
     http: HttpClient | None = None,
     checkpoint: Checkpoint | None = None,
+    privacy: Privacy | None = None,
 ) -> Any:
     """Twilio Studio flows, executions and execution steps.
 
@@ -100,6 +102,7 @@ def twilio_studio_source(
         http: a ready client (tests); default one built from the credentials.
         checkpoint: when to stop fetching so the load commits (the runner loads again
             from the state); default: fetch everything in one load.
+        privacy: what is stored of contact addresses (`sources.privacy`); default keep.
     """
     if api_version not in API_VERSIONS:
         raise ConfigError(f"sources.twilio_studio.api_version must be v1 or v2, not {api_version!r}")
@@ -120,8 +123,10 @@ def twilio_studio_source(
                          max_connections=max_workers * 2)
     client = TwilioClient(http, api_version)
     wanted = list(flow_sids) if flow_sids else None
+    chosen = privacy or Privacy()
     return (flows(client, wanted),
-            executions(client, wanted, start, max_workers, checkpoint or NEVER))
+            executions(client, wanted, start, max_workers, checkpoint or NEVER,
+                       (chosen.scrubber(TWILIO_EXECUTION), chosen.scrubber(TWILIO_STEP))))
 
 
 @dlt.resource(name="flows", primary_key="sid", write_disposition="merge", columns=FLOW_COLUMNS)
@@ -139,7 +144,8 @@ def flows(client: TwilioClient, wanted: list[str] | None) -> Iterator[Any]:
 @dlt.resource(name="executions", primary_key="sid", write_disposition=MERGE_DEDUPLICATED,
               columns=EXECUTION_COLUMNS)
 def executions(client: TwilioClient, wanted: list[str] | None, initial_date: datetime | None,
-               max_workers: int, checkpoint: Checkpoint) -> Iterator[Any]:
+               max_workers: int, checkpoint: Checkpoint,
+               scrubs: tuple[Scrub, Scrub] = (None, None)) -> Iterator[Any]:
     """One row per execution at its latest state; steps of newly ended ones on the side.
 
     At a checkpoint no new flow starts (the others keep their cursors) and no new steps
@@ -157,7 +163,7 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     need_steps: list[tuple[str, str]] = [(f, e) for f, e in state.get("steps_pending") or []
                                          if f in flow_sids]
     tasks = (lambda emit, sid=sid: sync_flow(client, sid, FlowCursor.from_state(cursors.get(sid)),
-                                              initial_date, quarantine, emit)
+                                              initial_date, quarantine, emit, scrubs[0])
              for sid in _until_due(flow_sids, checkpoint, []))
     for msg in fan_in(tasks, max_workers, depth=max_workers * 2, name="twilio-flow"):
         if isinstance(msg, Rows):
@@ -179,7 +185,7 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     unfetched: list[tuple[str, str]] = []
     deferred: list[tuple[str, str]] = []
     wanted_steps = _until_due(list(dict.fromkeys(need_steps)), checkpoint, deferred)
-    yield from _steps(client, wanted_steps, max_workers, unfetched)
+    yield from _steps(client, wanted_steps, max_workers, unfetched, scrubs[1])
     if unfetched:
         log.error("Twilio Studio: steps of %d execution(s) could not be fetched; tried again "
                   "next sync", len(unfetched))
@@ -204,7 +210,8 @@ def _steps_table(rows: list[dict], what: str) -> Any:
 
 
 def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers: int,
-           unfetched: list[tuple[str, str]], batch: int = 1000) -> Iterator[Any]:
+           unfetched: list[tuple[str, str]], scrub: Scrub = None,
+           batch: int = 1000) -> Iterator[Any]:
     """Steps of the given executions, fetched concurrently, yielded in batches.
 
     Executions whose steps fail for good (after retries) are appended to `unfetched`.
@@ -223,7 +230,7 @@ def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers:
             log.info("Twilio Studio: an execution's steps are gone (404); skipped")
             continue
         rows, bad = check_records(msg.steps, quarantine, key="sid", cursor="date_created",
-                                  also_timestamps=TIMESTAMPS, as_json=AS_JSON)
+                                  also_timestamps=TIMESTAMPS, as_json=AS_JSON, scrub=scrub)
         rows_out.extend(rows)
         if bad:
             yield quarantined(bad)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ..errors import ApiError, AuthError, NotFoundError
 from ..fanin import Emit
+from ..privacy import Scrub
 from ..records import Quarantine, check_records
 from .client import TwilioClient
 from .cursor import FlowCursor, FlowProgress, plan
@@ -62,7 +63,8 @@ class StepsFailed:
 
 
 def sync_flow(client: TwilioClient, flow_sid: str, before: FlowCursor,
-               initial_date: datetime | None, quarantine: Quarantine, emit: Emit) -> None:
+              initial_date: datetime | None, quarantine: Quarantine, emit: Emit,
+              scrub: Scrub = None) -> None:
     """Lists one flow's executions from its cursor (and refreshes the active ones)."""
     try:
         p = plan(before, initial_date, client.http.server_time)
@@ -73,7 +75,7 @@ def sync_flow(client: TwilioClient, flow_sid: str, before: FlowCursor,
         for raw in client.execution_pages(flow_sid, p.date_from):
             rows, bad = check_records(raw, quarantine, key="sid", cursor="date_created",
                                       statuses=EXECUTION_STATUSES, also_timestamps=TIMESTAMPS,
-                                      as_json=AS_JSON)
+                                      as_json=AS_JSON, scrub=scrub)
             # each execution once per sync: the load skips dlt's deduplication
             fresh = [row for row in rows if row["sid"] not in progress.seen]
             for row in fresh:
@@ -87,7 +89,7 @@ def sync_flow(client: TwilioClient, flow_sid: str, before: FlowCursor,
                 continue
             rows, bad = check_records([raw_row], quarantine, key="sid", cursor="date_created",
                                       statuses=EXECUTION_STATUSES, also_timestamps=TIMESTAMPS,
-                                      as_json=AS_JSON)
+                                      as_json=AS_JSON, scrub=scrub)
             for row in rows:
                 progress.add(row, listed=False)
             refreshed.extend(rows)

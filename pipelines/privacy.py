@@ -1,0 +1,217 @@
+"""The warehouse's side of `privacy.contact_address`: what it holds must match the mode.
+
+The sources hash or drop addresses before anything is written (`sources.privacy`). What
+the warehouse already holds is brought in line here, so no clear address stays beside
+hashed ones:
+- `reconcile`, before a run loads anything: the mode (and key) the warehouse was last
+  written with is recorded in `analytics_internal.privacy`. A change that can be applied
+  to the stored rows (keep -> hash, keep or hash -> drop, drop -> hash) is applied: clear
+  addresses are hashed (in Python, the same HMAC) or nulled, names, emails, `meta` and
+  `context` nulled, the quarantine's raw records scrubbed, dlt's staging tables too. A
+  change that cannot (another key, or back to keep: a hash cannot be undone) is refused
+  (exit 2) unless `privacy.rewrite` is set, which erases the stored addresses first.
+- `enforce`, after every run under hash or drop: the same pass, which finds nothing to
+  do unless a load left pending by a run before the change was completed meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sources.privacy import (
+    HILOS_CONTACT_RUN,
+    NOTHING,
+    TWILIO_EXECUTION,
+    TWILIO_STEP,
+    Fields,
+    Mode,
+    Privacy,
+)
+from transforms.runner import INTERNAL_SCHEMA, SCHEMA, Warehouse
+
+MARKER = f"{INTERNAL_SCHEMA}.privacy"
+NOT_HASHED = "not ({c} ~ '^[0-9a-f]{{64}}$')"
+BATCH = 5_000  # distinct addresses hashed per statement
+
+# raw tables (and dlt's staging copies): address columns, personal column prefixes
+RAW: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "hilos": {"flow_execution_contacts": (("contact__phone", "contact__canonical_phone"),
+                                          ("contact__first_name", "contact__last_name",
+                                           "contact__email", "contact__meta"))},
+    "twilio_studio": {"executions": (("contact_channel_address",), ("context",)),
+                      "execution_steps": ((), ("context",))},
+}
+QUARANTINE_FIELDS: dict[str, Fields] = {"flow_execution_contacts": HILOS_CONTACT_RUN,
+                                        "executions": TWILIO_EXECUTION,
+                                        "execution_steps": TWILIO_STEP}
+
+
+@dataclass
+class Reconciled:
+    """What `reconcile` did: values changed per column, or why it refused (exit 2)."""
+
+    changed: dict[str, int] = field(default_factory=dict)
+    problem: str | None = None
+
+
+def recorded(wh: Warehouse) -> tuple[Mode, str] | None:
+    """The mode and key id the warehouse was last written with; keep for a warehouse
+    that holds raw data from before privacy existed; None for an empty one."""
+    if wh.columns(INTERNAL_SCHEMA, "privacy") is not None:
+        row = wh.rows(f"select mode, key_id from {MARKER}")
+        if row:
+            return Mode(row[0][0]), row[0][1] or ""
+    if any(wh.columns(schema, table) for schema, tables in RAW.items() for table in tables):
+        return Mode.KEEP, ""
+    return None
+
+
+def reconcile(wh: Warehouse, privacy: Privacy, rewrite: bool) -> Reconciled:
+    """Brings the stored rows in line with `privacy` before a run loads (see module)."""
+    before = recorded(wh)
+    wanted = (privacy.mode, privacy.key_id)
+    if before == wanted:
+        return Reconciled()
+    if before is None:
+        _record(wh, privacy)
+        return Reconciled()
+    mode, _ = before
+    applicable = mode is Mode.KEEP or privacy.mode is Mode.DROP or (
+        mode is Mode.DROP and privacy.mode is Mode.HASH)
+    if not applicable and not rewrite:
+        what = ("privacy.hash_key changed" if mode is privacy.mode else
+                f"privacy.contact_address changed from {mode} to {privacy.mode}")
+        return Reconciled(problem=(
+            f"{what}, but the warehouse holds addresses stored as {mode}, which cannot be "
+            "converted (a hash cannot be undone or re-keyed). Set the previous value back, "
+            "or set privacy.rewrite = true (PRIVACY__REWRITE=true) for one run to erase the "
+            "stored addresses (null) and go on"))
+    changed = {}
+    if not applicable:
+        changed = _erase_addresses(wh)
+    for column, n in enforce(wh, privacy).items():
+        changed[column] = changed.get(column, 0) + n
+    _record(wh, privacy)
+    return Reconciled(changed)
+
+
+def enforce(wh: Warehouse, privacy: Privacy) -> dict[str, int]:
+    """Hashes or nulls every stored address not yet so, nulls personal columns, scrubs the
+    quarantine; returns the values changed per column (nothing under keep)."""
+    if privacy.mode is Mode.KEEP:
+        return {}
+    changed: dict[str, int] = {}
+    for table, addresses, personal in _tables(wh):
+        for column in addresses:
+            n = (_hash_column(wh, table, column, privacy) if privacy.mode is Mode.HASH
+                 else _null_column(wh, table, column))
+            if n:
+                changed[f"{table}.{column}"] = n
+        for column in personal:
+            n = _null_column(wh, table, column)
+            if n:
+                changed[f"{table}.{column}"] = n
+    for schema in RAW:
+        n = _scrub_quarantine(wh, schema, privacy)
+        if n:
+            changed[f"{schema}.quarantine.raw_record"] = n
+    return changed
+
+
+def _record(wh: Warehouse, privacy: Privacy) -> None:
+    wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
+    wh.execute(f"create table if not exists {MARKER} (mode text, key_id text, "
+               "set_at timestamptz)")
+    wh.execute("begin")
+    wh.execute(f"delete from {MARKER}")
+    wh.execute(f"insert into {MARKER} values ('{privacy.mode}', '{privacy.key_id}', "
+               f"'{datetime.now(UTC).isoformat()}')")
+    wh.execute("commit")
+
+
+def _tables(wh: Warehouse) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """(table, address columns, personal columns) present in this warehouse: the raw
+    tables and dlt's staging copies, and every analytics table with `contact_address`."""
+    out = []
+    for schema, tables in RAW.items():
+        for dataset in (schema, f"{schema}_staging"):
+            for table, (addresses, prefixes) in tables.items():
+                present = wh.columns(dataset, table)
+                if present is None:
+                    continue
+                personal = tuple(sorted(c for c in present if c.startswith(prefixes)))
+                out.append((f"{dataset}.{table}", tuple(c for c in addresses if c in present),
+                            personal))
+    for schema, table in wh.rows(
+            "select table_schema, table_name from information_schema.columns "
+            f"where column_name = 'contact_address' and table_schema in ('{SCHEMA}', "
+            f"'{INTERNAL_SCHEMA}') order by 1, 2"):
+        out.append((f"{schema}.{table}", ("contact_address",), ()))
+    return out
+
+
+def _null_column(wh: Warehouse, table: str, column: str) -> int:
+    n = wh.scalar(f"select count(*) from {table} where {column} is not null")
+    if n:
+        wh.execute(f"update {table} set {column} = null where {column} is not null")
+    return int(n)
+
+
+def _erase_addresses(wh: Warehouse) -> dict[str, int]:
+    changed = {}
+    for table, addresses, _ in _tables(wh):
+        for column in addresses:
+            n = _null_column(wh, table, column)
+            if n:
+                changed[f"{table}.{column}"] = n
+    return changed
+
+
+def _hash_column(wh: Warehouse, table: str, column: str, privacy: Privacy) -> int:
+    """Replaces each clear value by its HMAC, a batch of distinct values at a time (a
+    value already hashed is left: the pass can be repeated)."""
+    clear = f"{column} is not null and {NOT_HASHED.format(c=column)}"
+    total = int(wh.scalar(f"select count(*) from {table} where {clear}"))
+    mapping = f"{INTERNAL_SCHEMA}.privacy_map"
+    while total:
+        values = [r[0] for r in wh.rows(f"select distinct {column} from {table} "
+                                        f"where {clear} limit {BATCH}")]
+        if not values:
+            break
+        pairs = ", ".join(f"({_quote(v)}, '{privacy.address(v)}')" for v in values)
+        wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
+        wh.execute(f"drop table if exists {mapping}")
+        wh.execute(f"create table {mapping} (clear text, hashed text)")
+        wh.execute(f"insert into {mapping} values {pairs}")
+        wh.execute(f"update {table} as t set {column} = m.hashed from {mapping} as m "
+                   f"where t.{column} = m.clear")
+        wh.execute(f"drop table {mapping}")
+    return total
+
+
+def _scrub_quarantine(wh: Warehouse, schema: str, privacy: Privacy) -> int:
+    """The quarantine's raw records as they may be stored; returns how many changed."""
+    if wh.columns(schema, "quarantine") is None:
+        return 0
+    changed = 0
+    for resource, key, raw in wh.rows(f"select resource, record_key, raw_record "
+                                      f"from {schema}.quarantine"):
+        fields = QUARANTINE_FIELDS.get(resource, NOTHING)
+        try:
+            record = json.loads(raw) if raw is not None else None
+        except ValueError:
+            record = raw
+        scrubbed = privacy.scrub(record, fields)
+        if scrubbed == record:
+            continue
+        text = json.dumps(scrubbed, sort_keys=True, default=str)
+        wh.execute(f"update {schema}.quarantine set raw_record = {_quote(text)} "
+                   f"where resource = {_quote(resource)} and record_key = {_quote(key)}")
+        changed += 1
+    return changed
+
+
+def _quote(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
