@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from sources.privacy import (
     HILOS_CONTACT_RUN,
+    HILOS_EXECUTION,
     NOTHING,
     TWILIO_EXECUTION,
     TWILIO_STEP,
@@ -43,7 +44,10 @@ RAW: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "twilio_studio": {"executions": (("contact_channel_address",), ("context",)),
                       "execution_steps": ((), ("context",))},
 }
+# child tables (lists in a record) that may name a contact: emptied
+CHILDREN = {"hilos": ("flow_executions__contact_filters",)}
 QUARANTINE_FIELDS: dict[str, Fields] = {"flow_execution_contacts": HILOS_CONTACT_RUN,
+                                        "flow_executions": HILOS_EXECUTION,
                                         "executions": TWILIO_EXECUTION,
                                         "execution_steps": TWILIO_STEP}
 
@@ -113,6 +117,13 @@ def enforce(wh: Warehouse, privacy: Privacy) -> dict[str, int]:
             n = _null_column(wh, table, column)
             if n:
                 changed[f"{table}.{column}"] = n
+    for schema, children in CHILDREN.items():
+        for table in (f"{d}.{c}" for d in (schema, f"{schema}_staging") for c in children
+                      if wh.columns(d, c) is not None):
+            n = int(wh.scalar(f"select count(*) from {table}"))
+            if n:
+                wh.execute(f"delete from {table}")
+                changed[f"{table} (rows)"] = n
     for schema in RAW:
         n = _scrub_quarantine(wh, schema, privacy)
         if n:

@@ -173,6 +173,11 @@ class HilosApi:
         out["status_triggered_by"] = self._user(b.created_by)
         out["created_by"] = self._user(b.created_by)
         out["contact_filters"] = []
+        if self.world.config.spec_shapes and b.execute_for == "FILTERS" and b.runs:
+            # a batch aimed at contacts by a filter that names one: real accounts have these
+            out["contact_filters"] = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, b.id)),
+                                       "field": "phone", "comparison": "exact",
+                                       "value": b.runs[0].contact.phone}]
         out["contact_import"] = None
         flow = b.flow
         out["flow"] = self._flow_simple(flow)

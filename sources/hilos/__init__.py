@@ -16,7 +16,7 @@ tables and dicts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..arrow import arrow_types, to_arrow
 from ..checkpoint import NEVER, Checkpoint
 from ..errors import ConfigError
 from ..http import HttpClient
-from ..privacy import HILOS_CONTACT_RUN, Privacy
+from ..privacy import HILOS_CONTACT_RUN, HILOS_EXECUTION, Privacy, Scrub
 from ..records import (
     MERGE_DEDUPLICATED,  # a load yields each id once: `Window` and `ListRead` drop repeats
     Quarantine,
@@ -104,7 +104,8 @@ def hilos_source(
     lookback = timedelta(days=lookback_days)
     checkpoint = checkpoint or NEVER
     return (
-        flow_executions(client, lookback, start, checkpoint),
+        flow_executions(client, lookback, start, checkpoint,
+                        (privacy or Privacy()).scrubber(HILOS_EXECUTION)),
         flow_execution_contacts(client, lookback, page_size, start, checkpoint,
                                 (privacy or Privacy()).scrubber(HILOS_CONTACT_RUN)),
     )
@@ -114,7 +115,7 @@ def hilos_source(
               columns=CONTACT_COLUMNS)
 def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size: int,
                             initial_date: datetime | None, checkpoint: Checkpoint,
-                            scrub: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+                            scrub: Scrub = None) -> Iterator[Any]:
     """One row per contact run of a flow, at its latest status."""
     state = dlt.current.resource_state()
     before = ContactsCursor.from_state(state)
@@ -148,7 +149,7 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
 @dlt.resource(name="flow_executions", primary_key="id", write_disposition=MERGE_DEDUPLICATED,
               columns=EXECUTION_COLUMNS)
 def flow_executions(client: HilosClient, lookback: timedelta, initial_date: datetime | None,
-                    checkpoint: Checkpoint) -> Iterator[Any]:
+                    checkpoint: Checkpoint, scrub: Scrub = None) -> Iterator[Any]:
     """One row per flow execution (a batch run of a flow), at its latest state."""
     state = dlt.current.resource_state()
     before = ExecutionsCursor.from_state(state)
@@ -159,7 +160,7 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
     progress = ExecutionsProgress(before, before.order)
     quarantine = Quarantine("Hilos", "flow_executions")
     reads = Sync(client.execution_pages, before, plan.start, EXECUTION_STATUSES, quarantine,
-                 checkpoint, "flow-execution")
+                 checkpoint, "flow-execution", scrub=scrub)
     for rows, bad in reads.pages():
         progress.listed(rows)
         if rows:
@@ -180,7 +181,7 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
             log.info("Hilos flow-execution %s is gone (404); no longer refreshed", exec_id)
             continue
         rows, bad = check_records([detail], quarantine, key="id", cursor="created_on",
-                                  statuses=EXECUTION_STATUSES)
+                                  statuses=EXECUTION_STATUSES, scrub=scrub)
         progress.refreshed(rows)
         refreshed.extend(rows)
         if bad:

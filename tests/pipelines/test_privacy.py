@@ -205,3 +205,32 @@ def test_privacy_misconfigured_exits_2_before_anything(psim: Simulator, tmp_path
     assert result.stderr.startswith(message)
     assert not (tmp_path / "w.duckdb").exists()
     assert sum(psim.stats()["requests"].values()) == 0
+
+
+def test_enforce_empties_contact_filters_and_scrubs_the_quarantine(tmp_path: Path) -> None:
+    """On a real DuckDB file: what a keep-mode warehouse holds beyond the main columns."""
+    import duckdb
+
+    from pipelines.privacy import enforce
+    from sources.privacy import Privacy
+    from transforms.runner import Warehouse
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema hilos")
+    con.execute("create table hilos.flow_executions__contact_filters (field text, value text)")
+    con.execute("insert into hilos.flow_executions__contact_filters values "
+                "('phone', '+5215512345678')")
+    con.execute("create table hilos.quarantine (resource text, record_key text, "
+                "raw_record text)")
+    con.execute("""insert into hilos.quarantine values ('flow_execution_contacts', 'r1',
+        '{"id": "r1", "contact": {"phone": "+5215512345678", "email": "a@b.mx"}}')""")
+    wh = Warehouse("duckdb", con)
+    changed = enforce(wh, Privacy.from_settings("hash", KEY))
+    assert changed == {"hilos.flow_executions__contact_filters (rows)": 1,
+                       "hilos.quarantine.raw_record": 1}
+    assert con.execute("select count(*) from hilos.flow_executions__contact_filters"
+                       ).fetchall() == [(0,)]
+    assert con.execute("select raw_record from hilos.quarantine").fetchall() == [
+        (f'{{"contact": {{"phone": "{hmac_hex(KEY, "+5215512345678")}"}}, "id": "r1"}}',)]
+    assert enforce(wh, Privacy.from_settings("hash", KEY)) == {}  # nothing left to do
+    wh.close()

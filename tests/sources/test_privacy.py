@@ -98,3 +98,14 @@ def test_settings_errors_name_the_setting_and_never_the_key() -> None:
     assert KEY not in repr(privacy)
     assert privacy.mode is Mode.HASH
     assert len(privacy.key_id) == 16 and privacy.key_id not in KEY
+
+
+def test_a_flow_executions_contact_filters_are_not_stored() -> None:
+    from sources.privacy import HILOS_EXECUTION
+
+    batch = {"id": "b1", "created_on": "2026-11-01T12:00:00Z", "status": "RUNNING",
+             "contact_filters": [{"field": "phone", "comparison": "exact",
+                                  "value": "+5215512345678"}]}
+    assert Privacy.from_settings("drop", None).scrub(batch, HILOS_EXECUTION) == {
+        "id": "b1", "created_on": "2026-11-01T12:00:00Z", "status": "RUNNING"}
+    assert Privacy.from_settings("keep", None).scrub(batch, HILOS_EXECUTION) is batch
