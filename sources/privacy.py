@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from .errors import ConfigError
@@ -28,6 +29,7 @@ from .errors import ConfigError
 # what may be stored of one record, or None: all of it
 Scrub = Callable[[Any], Any] | None
 
+MEMO_SIZE = 100_000
 HASHED = re.compile(r"^[0-9a-f]{64}$")  # what `hash` stores: a value already hashed
 
 
@@ -39,10 +41,21 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True)
 class Fields:
-    """Where a resource's records carry personal data (dotted paths into the record)."""
+    """Where a resource's records carry personal data (paths into the record: `name` or
+    `object.name`)."""
 
     addresses: tuple[str, ...] = ()
     personal: tuple[str, ...] = ()  # names, emails, free-form objects: removed
+
+    @cached_property
+    def plan(self) -> dict[str | None, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """{object (None: the record itself): (address names, personal names)}."""
+        out: dict[str | None, tuple[list[str], list[str]]] = {}
+        for paths, slot in ((self.addresses, 0), (self.personal, 1)):
+            for path in paths:
+                head, _, name = path.rpartition(".")
+                out.setdefault(head or None, ([], []))[slot].append(name)
+        return {head: (tuple(a), tuple(p)) for head, (a, p) in out.items()}
 
 
 HILOS_CONTACT_RUN = Fields(addresses=("contact.phone", "contact.canonical_phone"),
@@ -61,6 +74,8 @@ class Privacy:
 
     mode: Mode = Mode.KEEP
     key: bytes = field(default=b"", repr=False)
+    # address -> hash, bounded: a contact runs many flows, one HMAC serves them all
+    _memo: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, mode: Any, key: Any) -> Privacy:
@@ -96,9 +111,16 @@ class Privacy:
             return value
         if self.mode is Mode.DROP:
             return None
-        if isinstance(value, str) and HASHED.match(value):
-            return value  # hashed already (no phone number or channel address looks so)
-        return hmac.new(self.key, str(value).encode(), hashlib.sha256).hexdigest()
+        text = str(value)
+        known = self._memo.get(text)
+        if known is not None:
+            return known
+        if HASHED.match(text):
+            return text  # hashed already (no phone number or channel address looks so)
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        digest = self._memo[text] = hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()
+        return digest
 
     def scrubber(self, fields: Fields) -> Scrub:
         """`scrub` for one resource's records; None when nothing is to change."""
@@ -115,30 +137,24 @@ class Privacy:
         if not isinstance(record, dict):
             return None
         out = dict(record)
-        for path in fields.addresses:
-            _apply(out, path.split("."), self.address)
-        for path in fields.personal:
-            _apply(out, path.split("."), None)
+        for head, (addresses, personal) in fields.plan.items():
+            if head is None:
+                target = out
+            elif head not in out:
+                continue
+            elif isinstance(out[head], dict):
+                target = out[head] = dict(out[head])  # (copied once per record)
+            else:  # a part of another shape where an object was expected: not kept
+                if out[head] is not None:
+                    del out[head]
+                continue
+            for name in addresses:
+                if name in target:
+                    value = target[name]
+                    if value is None or isinstance(value, (str, int)):
+                        target[name] = self.address(value)
+                    else:  # an address that is a list or an object: nothing of it is kept
+                        del target[name]
+            for name in personal:
+                target.pop(name, None)
         return out
-
-
-def _apply(obj: dict, path: list[str], change: Any) -> None:
-    """At `path`: the value changed by `change`, or removed when `change` is None. Dicts on
-    the way are copied; a part of another shape on the way is removed whole."""
-    head, *rest = path
-    if head not in obj:
-        return
-    if rest:
-        inner = obj[head]
-        if isinstance(inner, dict):
-            obj[head] = dict(inner)
-            _apply(obj[head], rest, change)
-        elif inner is not None:
-            del obj[head]
-        return
-    if change is None:
-        del obj[head]
-    elif isinstance(obj[head], (str, int)) or obj[head] is None:
-        obj[head] = change(obj[head])
-    else:  # an address that is a list or an object: nothing of it is kept
-        del obj[head]
