@@ -16,6 +16,8 @@ hashed ones:
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +36,7 @@ from transforms.runner import INTERNAL_SCHEMA, SCHEMA, Warehouse
 
 MARKER = f"{INTERNAL_SCHEMA}.privacy"
 NOT_HASHED = "not ({c} ~ '^[0-9a-f]{{64}}$')"
-BATCH = 5_000  # distinct addresses hashed per statement
+BATCH = 50_000  # distinct addresses hashed at a time
 
 # raw tables (and dlt's staging copies): address columns, personal column prefixes
 RAW: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
@@ -181,25 +183,49 @@ def _erase_addresses(wh: Warehouse) -> dict[str, int]:
 
 
 def _hash_column(wh: Warehouse, table: str, column: str, privacy: Privacy) -> int:
-    """Replaces each clear value by its HMAC, a batch of distinct values at a time (a
-    value already hashed is left: the pass can be repeated)."""
+    """Replaces each clear value by its HMAC: the distinct clear values are read in sorted
+    batches (bounded memory), their hashes bulk-loaded into a mapping table, then one
+    update joins it. A value already hashed is left, so the pass can be repeated."""
     clear = f"{column} is not null and {NOT_HASHED.format(c=column)}"
     total = int(wh.scalar(f"select count(*) from {table} where {clear}"))
+    if not total:
+        return 0
     mapping = f"{INTERNAL_SCHEMA}.privacy_map"
-    while total:
-        values = [r[0] for r in wh.rows(f"select distinct {column} from {table} "
-                                        f"where {clear} limit {BATCH}")]
+    wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
+    wh.execute(f"drop table if exists {mapping}")
+    wh.execute(f"create table {mapping} (clear text, hashed text)")
+    last: str | None = None
+    while True:
+        after = "" if last is None else f" and {column} > {_quote(last)}"
+        values = [r[0] for r in wh.rows(f"select distinct {column} from {table} where "
+                                        f"{clear}{after} order by 1 limit {BATCH}")]
         if not values:
             break
-        pairs = ", ".join(f"({_quote(v)}, '{privacy.address(v)}')" for v in values)
-        wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
-        wh.execute(f"drop table if exists {mapping}")
-        wh.execute(f"create table {mapping} (clear text, hashed text)")
-        wh.execute(f"insert into {mapping} values {pairs}")
-        wh.execute(f"update {table} as t set {column} = m.hashed from {mapping} as m "
-                   f"where t.{column} = m.clear")
-        wh.execute(f"drop table {mapping}")
+        _insert_pairs(wh, mapping, [(v, privacy.address(v)) for v in values])
+        last = values[-1]
+    wh.execute(f"update {table} as t set {column} = m.hashed from {mapping} as m "
+               f"where t.{column} = m.clear")
+    wh.execute(f"drop table {mapping}")
     return total
+
+
+def _insert_pairs(wh: Warehouse, table: str, pairs: list[tuple[str, str]]) -> None:
+    """Bulk insert: an Arrow table scanned by DuckDB, COPY on Postgres."""
+    if wh.kind == "duckdb":
+        import pyarrow as pa
+
+        data = pa.table({"clear": [p[0] for p in pairs], "hashed": [p[1] for p in pairs]})
+        wh.conn.register("flowsync_pairs", data)
+        try:
+            wh.execute(f"insert into {table} select clear, hashed from flowsync_pairs")
+        finally:
+            wh.conn.unregister("flowsync_pairs")
+        return
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(pairs)
+    buffer.seek(0)
+    wh.conn.cursor().copy_expert(f"copy {table} (clear, hashed) from stdin with (format csv)",
+                                 buffer)
 
 
 def _scrub_quarantine(wh: Warehouse, schema: str, privacy: Privacy) -> int:

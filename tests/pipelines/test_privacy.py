@@ -234,3 +234,35 @@ def test_enforce_empties_contact_filters_and_scrubs_the_quarantine(tmp_path: Pat
         (f'{{"contact": {{"phone": "{hmac_hex(KEY, "+5215512345678")}"}}, "id": "r1"}}',)]
     assert enforce(wh, Privacy.from_settings("hash", KEY)) == {}  # nothing left to do
     wh.close()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_rewrite_hashes_every_clear_value_in_batches(tmp_path: Path, kind: str,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         request: pytest.FixtureRequest) -> None:
+    """Many batches (of 7 distinct values), repeated addresses, values already hashed."""
+    import pipelines.privacy as stored
+    from sources.privacy import Privacy
+    from transforms.runner import Warehouse
+
+    if kind == "postgres":
+        request.getfixturevalue("postgres_dsn")
+    monkeypatch.setattr(stored, "BATCH", 7)
+    phones = [f"+52155{i % 40:08d}" for i in range(100)] + [hmac_hex(KEY, "+1999")]
+    with warehouse(kind, tmp_path) as (dest, rows):
+        target = dest.get("DESTINATION__POSTGRES__CREDENTIALS") or dest[
+            "DESTINATION__DUCKDB__CREDENTIALS"]
+        wh = Warehouse.connect(kind, target)
+        wh.execute("create schema hilos")
+        wh.execute("create table hilos.flow_execution_contacts (id text, contact__phone text, "
+                   "contact__email text)")
+        wh.execute("insert into hilos.flow_execution_contacts values " + ", ".join(
+            f"('r{i}', '{p}', 'x{i}@example.com')" for i, p in enumerate(phones)))
+        changed = stored.enforce(wh, Privacy.from_settings("hash", KEY))
+        wh.close()
+        assert changed == {"hilos.flow_execution_contacts.contact__phone": 100,
+                           "hilos.flow_execution_contacts.contact__email": 101}
+        got = rows("select id, contact__phone, contact__email from "
+                   "hilos.flow_execution_contacts")
+        assert sorted(got) == sorted(
+            (f"r{i}", p if i == 100 else hmac_hex(KEY, p), None) for i, p in enumerate(phones))
