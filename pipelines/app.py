@@ -33,7 +33,7 @@ from transforms.runner import Warehouse
 
 from . import config
 from .destinations import Destination, held, make_destination
-from .privacy import Reconciled, enforce, reconcile
+from .privacy import Reconciled, reconcile, settle
 from .progress import Progress
 from .runner import SourceRun, run_source
 from .watchdog import watched
@@ -226,8 +226,9 @@ def _run_sources(sources: list[str], destination: Destination, analytics: bool,
         print(f"flowsync: stopped by {stopped.name}: {stop_summary(sources, results, analytics)}",
               file=sys.stderr)
         return stopped, results
-    if not privacy.keeps:  # a load an earlier run left pending may have brought clear rows
-        failed = keep_private(destination, lambda wh: Reconciled(enforce(wh, privacy)))
+    if not privacy.keeps and any(r.completed_pending for r in results):
+        # a load an interrupted run left (before a change of mode?) may have been in clear
+        failed = keep_private(destination, lambda wh: settle(wh, privacy))
         if failed is not None:
             return failed, results
     # the analytics (sync_status among them) are rebuilt whatever loaded, failures included;

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "slow, truncate, maintenance, wrong_shape, self_link)")
     sim.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on 429")
     sim.add_argument("--latency-ms", type=float, default=0.0, help="added to every API request")
+    sim.add_argument("--concurrency-limit", type=int, default=0, metavar="N",
+                     help="Twilio answers 429 (error 20429) above N requests at once, as an "
+                          "account's concurrency limit; 0: none")
     sim.add_argument("--spec-shapes", action="store_true",
                      help="records in every shape the specs allow (no flow, unknown status, "
                           "filled Twilio contexts, ...), as real accounts hold")
@@ -126,7 +129,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return Exit.CONFIG
     sim.faults.configure(rates=dict(args.fault), retry_after=args.retry_after,
-                         latency_ms=args.latency_ms)
+                         latency_ms=args.latency_ms, concurrency_limit=args.concurrency_limit)
     info = sim.info()
     t, h = info["twilio"], info["hilos"]
     print(f"flowsync simulator on {sim.base_url} (seed {config.seed}, clock {info['now']})")

@@ -10,8 +10,10 @@ hashed ones:
   `context` nulled, the quarantine's raw records scrubbed, dlt's staging tables too. A
   change that cannot (another key, or back to keep: a hash cannot be undone) is refused
   (exit 2) unless `privacy.rewrite` is set, which erases the stored addresses first.
-- `enforce`, after every run under hash or drop: the same pass, which finds nothing to
-  do unless a load left pending by a run before the change was completed meanwhile.
+- `settle`, after a run under hash or drop that completed a load an interrupted run had
+  left pending (written before a change of mode, it may hold clear rows): the same pass.
+  The runner marks the warehouse unchecked before completing such a load, so a run killed
+  before `settle` leaves the pass to the next run's `reconcile`.
 """
 
 from __future__ import annotations
@@ -62,28 +64,28 @@ class Reconciled:
     problem: str | None = None
 
 
-def recorded(wh: Warehouse) -> tuple[Mode, str] | None:
-    """The mode and key id the warehouse was last written with; keep for a warehouse
-    that holds raw data from before privacy existed; None for an empty one."""
+def recorded(wh: Warehouse) -> tuple[Mode, str, bool] | None:
+    """The mode and key id the warehouse was last written with, and whether its rows were
+    checked since (False: a pending load completed after); keep for a warehouse that holds
+    raw data from before privacy existed; None for an empty one."""
     if wh.columns(INTERNAL_SCHEMA, "privacy") is not None:
-        row = wh.rows(f"select mode, key_id from {MARKER}")
+        row = wh.rows(f"select mode, key_id, checked from {MARKER}")
         if row:
-            return Mode(row[0][0]), row[0][1] or ""
+            return Mode(row[0][0]), row[0][1] or "", bool(row[0][2])
     if any(wh.columns(schema, table) for schema, tables in RAW.items() for table in tables):
-        return Mode.KEEP, ""
+        return Mode.KEEP, "", True
     return None
 
 
 def reconcile(wh: Warehouse, privacy: Privacy, rewrite: bool) -> Reconciled:
     """Brings the stored rows in line with `privacy` before a run loads (see module)."""
     before = recorded(wh)
-    wanted = (privacy.mode, privacy.key_id)
-    if before == wanted:
-        return Reconciled()
     if before is None:
         _record(wh, privacy)
         return Reconciled()
-    mode, _ = before
+    mode, key_id, checked = before
+    if (mode, key_id) == (privacy.mode, privacy.key_id):
+        return Reconciled() if checked or privacy.keeps else settle(wh, privacy)
     applicable = mode is Mode.KEEP or privacy.mode is Mode.DROP or (
         mode is Mode.DROP and privacy.mode is Mode.HASH)
     if not applicable and not rewrite:
@@ -94,12 +96,9 @@ def reconcile(wh: Warehouse, privacy: Privacy, rewrite: bool) -> Reconciled:
             "converted (a hash cannot be undone or re-keyed). Set the previous value back, "
             "or set privacy.rewrite = true (PRIVACY__REWRITE=true) for one run to erase the "
             "stored addresses (null) and go on"))
-    changed = {}
-    if not applicable:
-        changed = _erase_addresses(wh)
-    for column, n in enforce(wh, privacy).items():
+    changed = {} if applicable else _erase_addresses(wh)
+    for column, n in settle(wh, privacy).changed.items():
         changed[column] = changed.get(column, 0) + n
-    _record(wh, privacy)
     return Reconciled(changed)
 
 
@@ -136,12 +135,26 @@ def enforce(wh: Warehouse, privacy: Privacy) -> dict[str, int]:
 def _record(wh: Warehouse, privacy: Privacy) -> None:
     wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
     wh.execute(f"create table if not exists {MARKER} (mode text, key_id text, "
-               "set_at timestamptz)")
+               "set_at timestamptz, checked boolean)")
     wh.execute("begin")
     wh.execute(f"delete from {MARKER}")
     wh.execute(f"insert into {MARKER} values ('{privacy.mode}', '{privacy.key_id}', "
-               f"'{datetime.now(UTC).isoformat()}')")
+               f"'{datetime.now(UTC).isoformat()}', true)")
     wh.execute("commit")
+
+
+def mark_unchecked(wh: Warehouse) -> None:
+    """Before a pending load (maybe written in clear) completes: the next `reconcile`
+    checks every stored row unless `settle` does first."""
+    if wh.columns(INTERNAL_SCHEMA, "privacy") is not None:
+        wh.execute(f"update {MARKER} set checked = false")
+
+
+def settle(wh: Warehouse, privacy: Privacy) -> Reconciled:
+    """The pass of `enforce` after pending loads completed; the warehouse checked again."""
+    changed = enforce(wh, privacy)
+    _record(wh, privacy)
+    return Reconciled(changed)
 
 
 def _tables(wh: Warehouse) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:

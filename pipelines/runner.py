@@ -36,6 +36,7 @@ from sources.privacy import Privacy
 from . import config
 from .destinations import DATASETS, Destination
 from .lock import pipeline_lock
+from .privacy import mark_unchecked
 from .progress import OnProgress, RowCounter, ticker
 from .repair import delete_loaded_packages, drop_extracted_copies_of_normalized, redo_interrupted_jobs
 
@@ -58,6 +59,7 @@ class SourceRun:
     # stopped by a signal: whether a load is left pending for the next run to complete
     load_pending: bool = False
     checkpoints: int = 0  # loads committed
+    completed_pending: bool = False  # it completed a load an interrupted run had left
 
     @property
     def ok(self) -> bool:
@@ -78,7 +80,7 @@ def make_http(name: str) -> HttpClient:
         account_sid=config.get(tw + "account_sid"), auth_token=config.get(tw + "auth_token"),
         api_key_sid=config.get(tw + "api_key_sid"),
         api_key_secret=config.get(tw + "api_key_secret"), base_url=config.get(tw + "base_url"),
-        max_connections=config.get_int(tw + "max_workers", minimum=1) * 2)
+        max_workers=config.get_int(tw + "max_workers", minimum=1))
 
 
 def build_source(name: str, http: HttpClient, checkpoint: Checkpoint, privacy: Privacy) -> Any:
@@ -144,8 +146,11 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
                 drop_extracted_copies_of_normalized(pipeline)
                 pipeline.normalize()
                 redo_interrupted_jobs(pipeline)
+                if privacy is not None and not privacy.keeps:
+                    unchecked(destination)
                 pipeline.load()
                 delete_loaded_packages(pipeline)
+                result.completed_pending = True
             checkpoint = make_checkpoint()
             http = make_http(source)
             with ticker(source, http, counter, t0, on_progress):
@@ -174,6 +179,15 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
             result.requests = http.request_count
             http.close()
     return result
+
+
+def unchecked(destination: Destination) -> None:
+    """The warehouse's privacy marked unchecked (`privacy.mark_unchecked`)."""
+    wh = destination.warehouse()
+    try:
+        mark_unchecked(wh)
+    finally:
+        wh.close()
 
 
 def _load_in_checkpoints(pipeline: dlt.Pipeline, source: str, http: HttpClient,

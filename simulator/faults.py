@@ -33,6 +33,9 @@ class FaultSettings:
     retry_after: int = 1
     slow_seconds: float = 0.5
     latency_ms: float = 0.0
+    # Twilio's per-account concurrency: above this many requests at once, 429 with error
+    # 20429 (0: no limit)
+    concurrency_limit: int = 0
 
     def validate(self) -> None:
         for kind, rate in self.rates.items():
@@ -45,8 +48,10 @@ class FaultSettings:
         for item in self.queue:
             if item.get("kind") not in FAULT_KINDS:
                 raise ValueError(f"unknown fault kind in queue: {item!r}")
-        if self.retry_after < 0 or self.slow_seconds < 0 or self.latency_ms < 0:
-            raise ValueError("retry_after, slow_seconds and latency_ms must not be negative")
+        if min(self.retry_after, self.slow_seconds, self.latency_ms,
+               self.concurrency_limit) < 0:
+            raise ValueError("retry_after, slow_seconds, latency_ms and concurrency_limit "
+                             "must not be negative")
 
 
 class FaultInjector:
@@ -61,7 +66,8 @@ class FaultInjector:
 
     def configure(self, *, rates: dict[str, float] | None = None, queue: list | None = None,
                   retry_after: int | None = None, slow_seconds: float | None = None,
-                  latency_ms: float | None = None) -> None:
+                  latency_ms: float | None = None,
+                  concurrency_limit: int | None = None) -> None:
         """Replaces the given settings; the others stay. Restarts the seeded draws."""
         with self._lock:
             s = self.settings
@@ -72,6 +78,8 @@ class FaultInjector:
                 retry_after=s.retry_after if retry_after is None else int(retry_after),
                 slow_seconds=s.slow_seconds if slow_seconds is None else float(slow_seconds),
                 latency_ms=s.latency_ms if latency_ms is None else float(latency_ms),
+                concurrency_limit=(s.concurrency_limit if concurrency_limit is None
+                                   else int(concurrency_limit)),
             )
             new.validate()
             self.settings = new
@@ -105,4 +113,5 @@ class FaultInjector:
             s = self.settings
             return {"rates": s.rates, "queue": list(s.queue), "retry_after": s.retry_after,
                     "slow_seconds": s.slow_seconds, "latency_ms": s.latency_ms,
+                    "concurrency_limit": s.concurrency_limit,
                     "injected": dict(self.injected)}

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import hilos_api, twilio_api
@@ -47,6 +48,10 @@ class Simulator:
         self._stats_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
+        self._in_flight = 0  # Twilio requests being answered now
+        self._in_flight_peak = 0
+        # per Twilio operation: (sum, count) of the requests in flight seen by each 200
+        self._in_flight_seen: dict[str, list[int]] = {}
         self._server = _Server((host, port), _Handler)
         self._server.sim = self
         self._thread: threading.Thread | None = None
@@ -90,12 +95,17 @@ class Simulator:
         with self._stats_lock:
             return {"requests": dict(self.requests), "total": sum(self.requests.values()),
                     "responses": dict(self.responses),
-                    "faults": dict(self.faults.injected)}
+                    "faults": dict(self.faults.injected),
+                    "twilio_concurrency_peak": self._in_flight_peak,
+                    "twilio_concurrency_mean": {op: round(s / n, 2) for op, (s, n)
+                                                in sorted(self._in_flight_seen.items())}}
 
     def reset_stats(self) -> None:
         with self._stats_lock:
             self.requests.clear()
             self.responses.clear()
+            self._in_flight_peak = 0
+            self._in_flight_seen.clear()
         self.faults.injected.clear()
 
     def info(self) -> dict:
@@ -175,11 +185,38 @@ class Simulator:
         return Response(404, {"error": f"no admin endpoint {m} {p}"})
 
     def dispatch_api(self, req: Request) -> tuple[str, str | None, Response | None]:
-        """Routes an API request: (operation, fault to inject, response)."""
+        """Routes an API request: (operation, fault to inject, response). Twilio requests
+        are counted while answered: every answer carries `Twilio-Concurrent-Requests`, and
+        above the account's concurrency limit the answer is 429 with error 20429."""
         r = twilio_api.route(req.path)
-        api, handler = ("twilio", self.twilio) if r else ("hilos", self.hilos)
         if r is None:
-            r = hilos_api.route(req.path)
+            return self._dispatch(req, "hilos", self.hilos, hilos_api.route(req.path))
+        with self._stats_lock:
+            self._in_flight += 1
+            now = self._in_flight
+            self._in_flight_peak = max(self._in_flight_peak, now)
+        try:
+            limit = self.faults.settings.concurrency_limit
+            if limit and now > limit:
+                op, fault = r[0], "concurrency"
+                resp: Response | None = twilio_api.error(
+                    429, 20429, f"Too many concurrent requests: {now} (limit {limit})")
+            else:
+                op, fault, resp = self._dispatch(req, "twilio", self.twilio, r)
+            if resp is not None:
+                resp.headers["Twilio-Concurrent-Requests"] = str(now)
+                if resp.status == 200:
+                    with self._stats_lock:
+                        seen = self._in_flight_seen.setdefault(op, [0, 0])
+                        seen[0] += now
+                        seen[1] += 1
+            return op, fault, resp
+        finally:
+            with self._stats_lock:
+                self._in_flight -= 1
+
+    def _dispatch(self, req: Request, api: str, handler: Any,
+                  r: tuple[str, dict] | None) -> tuple[str, str | None, Response | None]:
         if r is None:
             return "unknown", None, Response(404, {"detail": "Not found."})
         op, params = r

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 from dlt.common.runtime import signals
 
+from .concurrency import AdaptiveLimit
 from .errors import ApiError, AuthError, NotFoundError, ShapeError
 
 log = logging.getLogger("flowsync.http")
@@ -74,6 +75,8 @@ class HttpClient:
         retry_after_max: the longest Retry-After honoured; longer ones are capped.
         max_connections: pool size (raise it for concurrent requests).
         transport: an httpx transport, for tests (httpx.MockTransport).
+        concurrency: an adaptive limit on requests in flight (`sources.concurrency`), fed
+            with every answer; None: the callers' threads are the limit.
         sleep: the waiting function, for tests; by default a wait that SIGINT or SIGTERM
             cuts short.
 
@@ -87,7 +90,8 @@ class HttpClient:
                  max_attempts: int = 6, backoff_base: float = 0.5, backoff_max: float = 30.0,
                  retry_after_max: float = 300.0, max_connections: int = 10,
                  transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = signals.sleep) -> None:
+                 sleep: Callable[[float], None] = signals.sleep,
+                 concurrency: AdaptiveLimit | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")  # a programming error
         self.service = service
@@ -97,6 +101,7 @@ class HttpClient:
         self.backoff_max = backoff_max
         self.retry_after_max = retry_after_max
         self._sleep = sleep
+        self.concurrency = concurrency
         self._rng = random.Random()
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -156,7 +161,7 @@ class HttpClient:
             wrong_shape = False
             try:
                 # httpx replaces the url's own query when given params={}: pass None then
-                resp = self._follow(url, dict(params) if params else None, name)
+                resp = self._limited(url, dict(params) if params else None, name)
             except httpx.TimeoutException as exc:
                 last_problem, last_status = f"timed out ({type(exc).__name__})", None
             except httpx.TransportError as exc:
@@ -194,6 +199,19 @@ class HttpClient:
         error = ShapeError if wrong_shape else ApiError
         raise error(f"{self.service}: GET {name} failed after {self.max_attempts} attempts; "
                     f"last: {last_problem}", endpoint=name, status=last_status)
+
+    def _limited(self, url: str, params: dict | None, name: str) -> httpx.Response:
+        """One attempt, inside a slot of the adaptive limit when there is one; the answer
+        moves the limit (a 429 down, a fast answer up)."""
+        if self.concurrency is None:
+            return self._follow(url, params, name)
+        with self.concurrency.slot() as started:
+            resp = self._follow(url, params, name)
+        if resp.status_code == 429:
+            self.concurrency.throttled(started)
+        else:
+            self.concurrency.answered(started)
+        return resp
 
     def _follow(self, url: str, params: dict | None, name: str) -> httpx.Response:
         """GET, following redirects (up to MAX_REDIRECTS): the credentials go only to the

@@ -98,7 +98,8 @@ def twilio_studio_source(
         flow_sids: only these flows; default every flow of the account.
         initial_date: ISO 8601; the first sync starts there. Default: all the API still
             holds (30 days).
-        max_workers: flows (and steps) fetched at once.
+        max_workers: the most requests in flight (flows and steps fetched at once); fewer
+            while the API answers 429 to too many at once (`sources.concurrency`).
         http: a ready client (tests); default one built from the credentials.
         checkpoint: when to stop fetching so the load commits (the runner loads again
             from the state); default: fetch everything in one load.
@@ -120,7 +121,7 @@ def twilio_studio_source(
     if http is None:
         http = make_http(account_sid=account_sid, auth_token=auth_token, api_key_sid=api_key_sid,
                          api_key_secret=api_key_secret, base_url=base_url,
-                         max_connections=max_workers * 2)
+                         max_workers=max_workers)
     client = TwilioClient(http, api_version)
     wanted = list(flow_sids) if flow_sids else None
     chosen = privacy or Privacy()
@@ -190,6 +191,11 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
         log.error("Twilio Studio: steps of %d execution(s) could not be fetched; tried again "
                   "next sync", len(unfetched))
         failures.append(f"steps of {len(unfetched)} execution(s) not fetched")
+    limit = client.http.concurrency
+    if limit is not None and limit.cuts:
+        log.info("Twilio Studio: the API limited concurrent requests: %d in flight at the "
+                 "end (peak %d, ceiling %d, halved %d time(s))", limit.limit, limit.peak,
+                 limit.ceiling, limit.cuts)
     # the deferred first: steps that keep failing must not starve them
     state["steps_pending"] = deferred + unfetched
     state["failures"] = failures

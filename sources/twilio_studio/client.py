@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..concurrency import START, AdaptiveLimit
 from ..errors import ConfigError, NotFoundError, PagingError
 from ..http import HttpClient, an_object, page_of
 from .settings import DEFAULT_BASE_URL, PAGE_SIZE
@@ -27,8 +28,10 @@ MAX_PAGES = 100_000  # 100 million rows at the API's largest page: no real list 
 def make_http(*, account_sid: str | None = None, auth_token: str | None = None,
               api_key_sid: str | None = None, api_key_secret: str | None = None,
               base_url: str = DEFAULT_BASE_URL, transport: httpx.BaseTransport | None = None,
-              **options: Any) -> HttpClient:
-    """The HTTP client for Twilio: basic auth with the API key if set, else the auth token."""
+              max_workers: int | None = None, **options: Any) -> HttpClient:
+    """The HTTP client for Twilio: basic auth with the API key if set, else the auth token.
+    With `max_workers`, requests in flight adapt to the account's concurrency limit, up
+    to that many (`sources.concurrency`)."""
     if api_key_sid and api_key_secret:
         auth = (api_key_sid, api_key_secret)
         hint = ("sources.twilio_studio.api_key_sid / api_key_secret "
@@ -41,6 +44,9 @@ def make_http(*, account_sid: str | None = None, auth_token: str | None = None,
         raise ConfigError(
             "Twilio Studio is not configured: set sources.twilio_studio.account_sid and "
             "auth_token, or api_key_sid and api_key_secret (SOURCES__TWILIO_STUDIO__...)")
+    if max_workers:
+        options.setdefault("max_connections", max_workers)
+        options.setdefault("concurrency", AdaptiveLimit(min(START, max_workers), max_workers))
     return HttpClient(base_url, service="Twilio Studio", auth_hint=hint, auth=auth,
                       transport=transport, **options)
 

@@ -3,7 +3,7 @@
 DEFAULT_BASE_URL = "https://studio.twilio.com"
 API_VERSIONS = ("v1", "v2")
 PAGE_SIZE = 1000  # the api's maximum
-DEFAULT_MAX_WORKERS = 4
+DEFAULT_MAX_WORKERS = 64  # the ceiling of requests in flight; the API's answers set the rest
 RETENTION_DAYS = 30  # executions and steps older than this are gone from the api
 
 EXECUTION_STATUSES = frozenset({"active", "ended"})

@@ -266,3 +266,29 @@ def test_the_rewrite_hashes_every_clear_value_in_batches(tmp_path: Path, kind: s
                    "hilos.flow_execution_contacts")
         assert sorted(got) == sorted(
             (f"r{i}", p if i == 100 else hmac_hex(KEY, p), None) for i, p in enumerate(phones))
+
+
+def test_a_load_left_pending_in_clear_is_hashed_when_it_completes(psim: Simulator,
+                                                                  tmp_path: Path) -> None:
+    """A keep-mode run killed after normalizing (its package, in clear, pending), then the
+    switch to hash: the next run completes that load, then hashes what it wrote."""
+    import subprocess
+    import sys
+
+    from tests.runner import read
+
+    db = tmp_path / "w.duckdb"
+    killed = subprocess.run([sys.executable, "-m", "tests.killpoint", "normalized", "1", "--",
+                             "run", "--source", "hilos"], env=env_for(psim, tmp_path),
+                            cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    hashed = env_for(psim, tmp_path, PRIVACY__CONTACT_ADDRESS="hash", PRIVACY__HASH_KEY=KEY)
+    result = flowsync(["run", "--source", "hilos"], hashed, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "completing the load an interrupted run left pending" in result.stderr
+    assert "flowsync: stored contact data rewritten for privacy: " in result.stderr
+    assert leaks(stored_strings(lambda sql: read(db, sql), "duckdb"), psim) == []
+    phones = read(db, "select contact__phone from hilos.flow_execution_contacts "
+                      "where contact__phone is not null")
+    assert phones and {p for (p,) in phones} <= {hmac_hex(KEY, a) for a in addresses(psim)}
