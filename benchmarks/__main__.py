@@ -36,7 +36,7 @@ from benchmarks.killed import killed_half
 from benchmarks.killed import report as killed_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONTENDERS = ("floor", "peer", "flowsync")  # flowsync last: its incremental runs follow
+CONTENDERS = ("floor", "peer", "naive", "flowsync")  # flowsync last: its incremental runs follow
 
 
 class Sim:
@@ -75,8 +75,9 @@ class Sim:
         self.proc.join()
 
 
-def _spawn_and_wait(args: list[str]) -> tuple[int, str, str, float, int]:
-    """Runs a child to its end: (returncode, stdout, stderr, wall seconds, peak RSS MiB)."""
+def _spawn_and_wait(args: list[str]) -> tuple[int, str, str, float, int, float]:
+    """Runs a child to its end: (returncode, stdout, stderr, wall seconds, peak RSS MiB,
+    CPU seconds, user and system)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
@@ -85,14 +86,15 @@ def _spawn_and_wait(args: list[str]) -> tuple[int, str, str, float, int]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return proc.returncode, out.read(), err.read(), wall, round(usage.ru_maxrss / 1024)
+        return (proc.returncode, out.read(), err.read(), wall, round(usage.ru_maxrss / 1024),
+                usage.ru_utime + usage.ru_stime)
 
 
 def run_contender(sim: Sim, contender: str, provider: str, workdir: Path,
                   workers: int) -> dict:
     sim.post("stats/reset")
     settings = json.dumps({**sim.get("info"), "workers": workers})
-    code, out, err, wall, peak = _spawn_and_wait(
+    code, out, err, wall, peak, cpu = _spawn_and_wait(
         [sys.executable, "-m", "benchmarks.contenders", contender, provider, settings,
          str(workdir)])
     if code != 0:
@@ -100,7 +102,7 @@ def run_contender(sim: Sim, contender: str, provider: str, workdir: Path,
     rows = json.loads(out.strip().splitlines()[-1])["rows"]
     return {"contender": contender, "wall_s": round(wall, 2), "rows": rows,
             "rows_per_s": round(rows / wall), "requests": sim.get("stats")["total"],
-            "peak_rss_mib": peak}
+            "peak_rss_mib": peak, "cpu_s": round(cpu, 2)}
 
 
 def _minimum(sim: Sim, provider: str, since: str | None = None) -> tuple[int, int]:
@@ -117,13 +119,16 @@ def scale(provider: str, runs: int, args: argparse.Namespace, out: dict) -> None
         with tempfile.TemporaryDirectory(prefix="flowsync-bench-") as tmp:
             minimum, _ = _minimum(sim, provider)
             for contender in args.contenders:
+                if contender == "naive" and provider != "twilio":
+                    continue  # (written for Twilio)
                 r = {"provider": provider, "runs": runs, "minimum_requests": minimum,
                      **run_contender(sim, contender, provider, Path(tmp) / contender,
                                      args.workers)}
                 out["full"].append(r)
                 print(f"{provider:<7} {runs:>9,} {contender:<9} {r['wall_s']:>8.2f} s "
                       f"{r['rows_per_s']:>9,} rows/s {r['requests']:>8,} requests "
-                      f"(minimum {minimum:,}) {r['peak_rss_mib']:>6,} MiB peak", flush=True)
+                      f"(minimum {minimum:,}) {r['peak_rss_mib']:>6,} MiB peak, "
+                      f"{r['cpu_s']} CPU-s", flush=True)
             mine = [r for r in out["full"] if r["provider"] == provider and r["runs"] == runs
                     and r["contender"] == "flowsync"]
             if mine and not args.no_kill:  # before the world moves on
@@ -181,7 +186,7 @@ def latency(args: argparse.Namespace, out: dict) -> None:
                 r = run_contender(sim, contender, "twilio", Path(tmp) / f"{contender}{workers}",
                                   workers)
                 r.update(provider="twilio", runs=args.latency_executions,
-                         workers=1 if contender == "peer" else workers,
+                         workers=1 if contender in ("peer", "naive") else workers,
                          latency_ms=args.latency_ms)
                 out["latency"].append(r)
                 print(f"twilio  {args.latency_executions:>9,} at {args.latency_ms} ms, "
@@ -192,15 +197,16 @@ def latency(args: argparse.Namespace, out: dict) -> None:
 
 
 def report(out: dict) -> str:
-    lines = ["| provider | runs | contender | wall | rows/s | requests | peak RSS | × floor |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| provider | runs | contender | wall | rows/s | requests | peak RSS | CPU-s per "
+             "1,000 requests | × floor |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in out["full"]:
         floor = next((f for f in out["full"] if f["contender"] == "floor"
                       and (f["provider"], f["runs"]) == (r["provider"], r["runs"])), None)
         ratio = f"{r['wall_s'] / floor['wall_s']:.2f}" if floor else "-"
         lines.append(f"| {r['provider']} | {r['runs']:,} | {r['contender']} | {r['wall_s']} s "
                      f"| {r['rows_per_s']:,} | {r['requests']:,} | {r['peak_rss_mib']:,} MiB "
-                     f"| {ratio} |")
+                     f"| {1000 * r['cpu_s'] / max(1, r['requests']):.2f} | {ratio} |")
     peers = [(r, p) for r in out["full"] if r["contender"] == "flowsync"
              for p in out["full"] if p["contender"] == "peer"
              and (p["provider"], p["runs"]) == (r["provider"], r["runs"])]
@@ -220,11 +226,16 @@ def report(out: dict) -> str:
     if out.get("killed"):
         lines += ["", killed_report(out["killed"])]
     if out["latency"]:
-        lines += ["", "| provider | runs | latency | contender | workers | requests | wall |",
-                  "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
-        lines += [f"| {r['provider']} | {r['runs']:,} | {r['latency_ms']} ms | {r['contender']} "
-                  f"| {r['workers']} | {r['requests']:,} | {r['wall_s']} s |"
-                  for r in out["latency"]]
+        lines += ["", "| provider | runs | latency | contender | workers | requests | wall "
+                      "| × floor (requests × latency ÷ workers) | naive ÷ contender |",
+                  "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+        naive = next((r for r in out["latency"] if r["contender"] == "naive"), None)
+        for r in out["latency"]:
+            ideal = r["requests"] * r["latency_ms"] / 1000 / r["workers"]
+            versus = f"{naive['wall_s'] / r['wall_s']:.1f}" if naive else "-"
+            lines.append(f"| {r['provider']} | {r['runs']:,} | {r['latency_ms']} ms "
+                         f"| {r['contender']} | {r['workers']} | {r['requests']:,} "
+                         f"| {r['wall_s']} s | {r['wall_s'] / ideal:.2f} | {versus} |")
     return "\n".join(lines)
 
 

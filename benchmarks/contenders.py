@@ -2,9 +2,9 @@
 
     python -m benchmarks.contenders CONTENDER PROVIDER SETTINGS_JSON WORKDIR
 
-CONTENDER is floor, flowsync or peer; PROVIDER hilos or twilio; SETTINGS_JSON the
-simulator's `/_sim/info` plus `workers`. Prints one JSON line: {"rows": n}. The caller
-times the process and reads its rusage.
+CONTENDER is floor, flowsync, peer or naive (Twilio only, `benchmarks.naive`); PROVIDER
+hilos or twilio; SETTINGS_JSON the simulator's `/_sim/info` plus `workers`. Prints one
+JSON line: {"rows": n}. The caller times the process and reads its rusage.
 
 - floor: the same pages fetched and parsed with a bare httpx loop, nothing stored. For
   Twilio it fetches with the same number of threads as flowsync, so the floor is not
@@ -163,6 +163,10 @@ def main() -> None:
         rows = flowsync(provider, cfg, work)
     elif contender == "peer":
         rows = peer(provider, cfg, work)
+    elif contender == "naive" and provider == "twilio":
+        from benchmarks.naive import naive_twilio
+
+        rows = naive_twilio(cfg, work)
     else:
         raise SystemExit(f"unknown contender {contender!r}")
     print(json.dumps({"rows": rows}))

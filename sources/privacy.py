@@ -45,7 +45,7 @@ class Fields:
     `object.name`)."""
 
     addresses: tuple[str, ...] = ()
-    personal: tuple[str, ...] = ()  # names, emails, free-form objects: removed
+    personal: tuple[str, ...] = ()  # names, emails, free-form objects: nulled
 
     @cached_property
     def plan(self) -> dict[str | None, tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -156,5 +156,6 @@ class Privacy:
                     else:  # an address that is a list or an object: nothing of it is kept
                         del target[name]
             for name in personal:
-                target.pop(name, None)
+                if name in target:  # null, not removed: the columns stay as they are
+                    target[name] = None
         return out

@@ -231,7 +231,8 @@ def test_enforce_empties_contact_filters_and_scrubs_the_quarantine(tmp_path: Pat
     assert con.execute("select count(*) from hilos.flow_executions__contact_filters"
                        ).fetchall() == [(0,)]
     assert con.execute("select raw_record from hilos.quarantine").fetchall() == [
-        (f'{{"contact": {{"phone": "{hmac_hex(KEY, "+5215512345678")}"}}, "id": "r1"}}',)]
+        (f'{{"contact": {{"email": null, "phone": "{hmac_hex(KEY, "+5215512345678")}"}}, '
+         '"id": "r1"}',)]
     assert enforce(wh, Privacy.from_settings("hash", KEY)) == {}  # nothing left to do
     wh.close()
 

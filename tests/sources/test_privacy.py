@@ -32,11 +32,12 @@ def mac(value: str) -> str:
     return hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
-def test_hash_replaces_addresses_and_removes_names_emails_meta() -> None:
+def test_hash_replaces_addresses_and_nulls_names_emails_meta() -> None:
     out = Privacy.from_settings("hash", KEY).scrub(RUN, HILOS_CONTACT_RUN)
     assert out == {**RUN, "contact": {"id": "c1", "phone": mac("+5215512345678"),
                                       "canonical_phone": mac("+5215512345678"),
-                                      "is_deleted": False}}
+                                      "first_name": None, "last_name": None, "email": None,
+                                      "meta": None, "is_deleted": False}}
     assert RUN["contact"]["phone"] == "+5215512345678"  # the input is not changed
 
 
@@ -44,9 +45,10 @@ def test_hash_of_twilio_addresses_is_over_the_address_as_given() -> None:
     privacy = Privacy.from_settings("HASH", KEY)
     assert privacy.scrub(EXECUTION, TWILIO_EXECUTION) == {
         "sid": "FN1", "date_created": "2026-11-01T12:00:00Z", "status": "ended",
-        "contact_channel_address": mac("whatsapp:+14155550100"), "contact_sid": "FX1"}
+        "contact_channel_address": mac("whatsapp:+14155550100"), "contact_sid": "FX1",
+        "context": None}
     step = {"sid": "FT1", "context": {"widgets": {"send": {"To": "+14155550100"}}}}
-    assert privacy.scrub(step, TWILIO_STEP) == {"sid": "FT1"}
+    assert privacy.scrub(step, TWILIO_STEP) == {"sid": "FT1", "context": None}
 
 
 def test_the_same_address_hashes_the_same_and_a_hash_is_not_hashed_again() -> None:
@@ -61,7 +63,8 @@ def test_the_same_address_hashes_the_same_and_a_hash_is_not_hashed_again() -> No
 def test_drop_removes_addresses_and_keep_changes_nothing() -> None:
     dropped = Privacy.from_settings("drop", None).scrub(RUN, HILOS_CONTACT_RUN)
     assert dropped["contact"] == {"id": "c1", "phone": None, "canonical_phone": None,
-                                  "is_deleted": False}
+                                  "first_name": None, "last_name": None, "email": None,
+                                  "meta": None, "is_deleted": False}
     assert Privacy.from_settings(None, None).scrub(RUN, HILOS_CONTACT_RUN) is RUN
     assert Privacy.from_settings("keep", KEY).key == b""  # a key is held only for hash
 
@@ -107,5 +110,6 @@ def test_a_flow_executions_contact_filters_are_not_stored() -> None:
              "contact_filters": [{"field": "phone", "comparison": "exact",
                                   "value": "+5215512345678"}]}
     assert Privacy.from_settings("drop", None).scrub(batch, HILOS_EXECUTION) == {
-        "id": "b1", "created_on": "2026-11-01T12:00:00Z", "status": "RUNNING"}
+        "id": "b1", "created_on": "2026-11-01T12:00:00Z", "status": "RUNNING",
+        "contact_filters": None}
     assert Privacy.from_settings("keep", None).scrub(batch, HILOS_EXECUTION) is batch
