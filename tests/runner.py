@@ -157,6 +157,18 @@ def flowsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comp
                           timeout=300)
 
 
+def killpoint(point: str, nth: int, args: list[str], env: dict[str, str], cwd: Path,
+              signal_name: str | None = None) -> subprocess.CompletedProcess:
+    """`flowsync ARGS` stopped at a point (`tests.killpoint`), run from `cwd` as a user
+    would: the working directory decides where Postgres' state folder goes, so the killed
+    run and the next one must share it."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "tests.killpoint", point, str(nth),
+                           *([signal_name] if signal_name else []), "--", *args],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
 def read(db: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return [tuple(utc(v) for v in r) for r in con.execute(sql).fetchall()]

@@ -8,8 +8,6 @@ table against an uninterrupted run's.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,9 +25,8 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
-from tests.runner import Reader, env_for, flowsync, warehouse
+from tests.runner import Reader, env_for, flowsync, killpoint, warehouse
 
-ROOT = Path(__file__).resolve().parents[2]
 ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel")
 # listing, steps, normalize, inside the load (files staged, merges), transform
 POINTS = [("request", 1), ("request", 40), ("normalized", 1), ("staged", 1), ("staged", 2),
@@ -87,9 +84,7 @@ def test_killed_at_any_point_the_next_run_ends_exactly_once(
         env = env_for(sim, work, **dest)
         since = visible_floor(sim)  # the first load's: older executions stay loaded
         prepare(sim, incremental, env, kind, work)
-        killed = subprocess.run([sys.executable, "-m", "tests.killpoint", point, str(nth), "--",
-                                 *run_args(kind)], env=env, cwd=ROOT, capture_output=True,
-                                text=True, timeout=300)
+        killed = killpoint(point, nth, run_args(kind), env, work)
         assert killed.returncode == -9, f"the kill point was never reached: {killed.stderr}"
         again = flowsync(run_args(kind), env, work)
         assert again.returncode == 0, again.stderr

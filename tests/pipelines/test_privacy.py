@@ -273,16 +273,11 @@ def test_a_load_left_pending_in_clear_is_hashed_when_it_completes(psim: Simulato
                                                                   tmp_path: Path) -> None:
     """A keep-mode run killed after normalizing (its package, in clear, pending), then the
     switch to hash: the next run completes that load, then hashes what it wrote."""
-    import subprocess
-    import sys
-
-    from tests.runner import read
+    from tests.runner import killpoint, read
 
     db = tmp_path / "w.duckdb"
-    killed = subprocess.run([sys.executable, "-m", "tests.killpoint", "normalized", "1", "--",
-                             "run", "--source", "hilos"], env=env_for(psim, tmp_path),
-                            cwd=Path(__file__).resolve().parents[2], capture_output=True,
-                            text=True, timeout=300)
+    killed = killpoint("normalized", 1, ["run", "--source", "hilos"], env_for(psim, tmp_path),
+                       tmp_path)
     assert killed.returncode == -9, killed.stderr
     hashed = env_for(psim, tmp_path, PRIVACY__CONTACT_ADDRESS="hash", PRIVACY__HASH_KEY=KEY)
     result = flowsync(["run", "--source", "hilos"], hashed, tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,7 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
-from tests.runner import FLOWSYNC, env_for, flowsync, read
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.runner import FLOWSYNC, env_for, flowsync, killpoint, read
 
 
 @pytest.fixture
@@ -74,9 +71,7 @@ def test_a_signal_inside_the_load_keeps_the_load_for_the_next_run(
         ssim: Simulator, tmp_path: Path) -> None:
     since = visible_floor(ssim)
     env = env_for(ssim, tmp_path)
-    stopped = subprocess.run([sys.executable, "-m", "tests.killpoint", "staged", "1", "TERM",
-                              "--", "run"], env=env, cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)
+    stopped = killpoint("staged", 1, ["run"], env, tmp_path, "TERM")
     assert stopped.returncode == 143, stopped.stderr
     assert ("flowsync: stopped by SIGTERM: hilos stopped; its load is kept and completes next "
             "run; twilio_studio not started; analytics not rebuilt") in stopped.stderr
@@ -89,9 +84,7 @@ def test_a_signal_inside_the_load_keeps_the_load_for_the_next_run(
 def test_a_signal_inside_the_transform_keeps_the_tables_consistent(
         ssim: Simulator, tmp_path: Path) -> None:
     env = env_for(ssim, tmp_path)
-    stopped = subprocess.run([sys.executable, "-m", "tests.killpoint", "model", "2", "TERM",
-                              "--", "run"], env=env, cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)
+    stopped = killpoint("model", 2, ["run"], env, tmp_path, "TERM")
     assert stopped.returncode == 143, stopped.stderr
     assert re.search(r"flowsync: transform: stopped before analytics(_internal)?\.\w+; the "
                      r"tables built before it are new, the others as they were", stopped.stderr)
