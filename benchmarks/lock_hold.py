@@ -73,15 +73,12 @@ def _measure(kind: str, repeat: int) -> tuple[list[float], list[float]]:
         t0 = time.perf_counter()
         assert holding(destination, transform) == Exit.OK
         held.append(time.perf_counter() - t0)
-        wh = destination.warehouse()
-        try:
+        with destination.warehouse() as wh:
             t0 = time.perf_counter()
             wh.execute("create table hilos.bench_copy as select * from "
                        "hilos.flow_execution_contacts")
             floor.append(time.perf_counter() - t0)
             wh.execute("drop table hilos.bench_copy")
-        finally:
-            wh.close()
     return held, floor
 
 

@@ -79,13 +79,10 @@ def _rewrite(kind: str, env: dict[str, str]) -> float:
 
     os.environ.update(env)
     destination = make_destination(kind)
-    wh = destination.warehouse()
-    try:
+    with destination.warehouse() as wh:
         t0 = time.perf_counter()
         done = reconcile(wh, Privacy.from_settings("hash", KEY), rewrite=False)
         seconds = time.perf_counter() - t0
-    finally:
-        wh.close()
     assert done.problem is None and done.changed, done
     return seconds
 

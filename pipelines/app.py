@@ -136,12 +136,9 @@ def transform(destination: Destination) -> Exit:
     t0 = time.perf_counter()
     try:
         timeout_events, failure_events = config.event_lists()
-        wh = destination.warehouse()
-        try:
+        with destination.warehouse() as wh:
             results = build(wh, timeout_events, failure_events,
                             should_stop=signals.was_signal_received)
-        finally:
-            wh.close()
     except BuildStoppedError as exc:
         print(f"flowsync: transform: {exc}; the tables built before it are new, the "
               "others as they were", file=sys.stderr)
@@ -243,15 +240,13 @@ def _run_sources(sources: list[str], destination: Destination, analytics: bool,
 def keep_private(destination: Destination, step: Callable[[Warehouse], Reconciled]) -> Exit | None:
     """Brings the stored rows in line with the privacy mode (`pipelines.privacy`); says
     what it changed. Exit 2 when that needs privacy.rewrite, 1 when the database failed."""
-    wh = destination.warehouse()
     try:
-        done = step(wh)
+        with destination.warehouse() as wh:
+            done = step(wh)
     except Exception as exc:  # the database's own error, in one line
         print(f"flowsync: privacy: {type(exc).__name__}: {str(exc).strip()[:300]}",
               file=sys.stderr)
         return Exit.FAILED
-    finally:
-        wh.close()
     if done.problem:
         print(f"flowsync: {done.problem}", file=sys.stderr)
         return Exit.CONFIG
@@ -269,11 +264,8 @@ def note_sync(destination: Destination, result: SourceRun) -> None:
     outcome = "ok" if result.ok else "failed"
     error = (result.error or "").strip().splitlines()[0][:500] if result.error else None
     try:
-        wh = destination.warehouse()
-        try:
+        with destination.warehouse() as wh:
             record_sync(wh, result.source, result.started_at, outcome, error, result.loaded)
-        finally:
-            wh.close()
     except Exception as exc:
         print(f"flowsync: {result.source}: could not record the run in sync_status: "
               f"{type(exc).__name__}", file=sys.stderr)

@@ -20,7 +20,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
-from sources.errors import ConfigError
+from sources.errors import ConfigError, first_line
 from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
 from transforms.runner import Warehouse
 
@@ -119,8 +119,7 @@ def postgres_destination() -> Destination:
         psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT).close()
     except psycopg2.Error as exc:
         # the driver's message names host and port, never the password
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"Postgres is unreachable: {reason}") from None
+        raise ConfigError(f"Postgres is unreachable: {first_line(exc)}") from None
     parts = parse_dsn(dsn)
     label = (f"postgres://{parts.get('user', '')}@{parts.get('host', '')}:"
              f"{parts.get('port', 5432)}/{parts.get('dbname', '')}")

@@ -29,7 +29,7 @@ from typing import Any
 
 from dlt.common.runtime import signals
 
-from sources.errors import BusyError, ConfigError, StoppedError
+from sources.errors import BusyError, ConfigError, StoppedError, first_line
 
 # pg_try_advisory_lock(int4, int4): 'flow', 'sync'
 ADVISORY_KEYS = (0x666C6F77, 0x73796E63)
@@ -83,11 +83,6 @@ def process_name(pid: int) -> str:
         return f"PID {pid} ({' '.join(' '.join(args).split())[:80]})"  # one line
     except (OSError, IndexError):
         return f"PID {pid}"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 DUCKDB_HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")

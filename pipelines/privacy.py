@@ -96,7 +96,8 @@ def reconcile(wh: Warehouse, privacy: Privacy, rewrite: bool) -> Reconciled:
             "converted (a hash cannot be undone or re-keyed). Set the previous value back, "
             "or set privacy.rewrite = true (PRIVACY__REWRITE=true) for one run to erase the "
             "stored addresses (null) and go on"))
-    changed = {} if applicable else _erase_addresses(wh)
+    # the erase: what `drop` stores (the quarantine's old hashes too), then the new mode
+    changed = {} if applicable else enforce(wh, Privacy(Mode.DROP))
     for column, n in settle(wh, privacy).changed.items():
         changed[column] = changed.get(column, 0) + n
     return Reconciled(changed)
@@ -183,16 +184,6 @@ def _null_column(wh: Warehouse, table: str, column: str) -> int:
     if n:
         wh.execute(f"update {table} set {column} = null where {column} is not null")
     return int(n)
-
-
-def _erase_addresses(wh: Warehouse) -> dict[str, int]:
-    changed = {}
-    for table, addresses, _ in _tables(wh):
-        for column in addresses:
-            n = _null_column(wh, table, column)
-            if n:
-                changed[f"{table}.{column}"] = n
-    return changed
 
 
 def _hash_column(wh: Warehouse, table: str, column: str, privacy: Privacy) -> int:

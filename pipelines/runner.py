@@ -29,7 +29,7 @@ from dlt.common.exceptions import SignalReceivedException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.checkpoint import Checkpoint
-from sources.errors import FlowsyncError, Outcome
+from sources.errors import FlowsyncError, Outcome, first_line
 from sources.http import HttpClient
 from sources.privacy import Privacy
 
@@ -147,7 +147,8 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
                 pipeline.normalize()
                 redo_interrupted_jobs(pipeline)
                 if privacy is not None and not privacy.keeps:
-                    unchecked(destination)
+                    with destination.warehouse() as wh:
+                        mark_unchecked(wh)
                 pipeline.load()
                 delete_loaded_packages(pipeline)
                 result.completed_pending = True
@@ -170,7 +171,7 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
         elif known is not None:
             result.outcome, result.error = known.outcome, str(known)
         else:
-            result.error = f"{exc.step} failed: {_first_line(_root(exc))}"
+            result.error = f"{exc.step} failed: {first_line(_root(exc))}"
     except KeyboardInterrupt:  # dlt's SignalReceivedException, or Ctrl-C outside a step
         _stopped(result, pipeline)
     finally:
@@ -179,15 +180,6 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
             result.requests = http.request_count
             http.close()
     return result
-
-
-def unchecked(destination: Destination) -> None:
-    """The warehouse's privacy marked unchecked (`privacy.mark_unchecked`)."""
-    wh = destination.warehouse()
-    try:
-        mark_unchecked(wh)
-    finally:
-        wh.close()
 
 
 def _load_in_checkpoints(pipeline: dlt.Pipeline, source: str, http: HttpClient,
@@ -267,8 +259,3 @@ def _flowsync_error(exc: BaseException) -> FlowsyncError | None:
 
 def _root(exc: BaseException) -> BaseException:
     return _chain(exc)[-1]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -21,6 +21,12 @@ class Outcome(StrEnum):
     STOPPED = "stopped"  # SIGINT or SIGTERM: the run ends, what was committed is kept
 
 
+def first_line(exc: BaseException) -> str:
+    """An error in one line: its message's first line, or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class FlowsyncError(Exception):
     """An error flowsync understands; its message is for the user and holds no secret."""
 

@@ -169,6 +169,12 @@ class Warehouse:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _source_relation(wh: Warehouse, schema: str, table: str,
                      columns: list[tuple[str, str]]) -> str:

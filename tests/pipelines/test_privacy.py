@@ -18,7 +18,7 @@ import pytest
 
 from simulator import Simulator
 from tests.conftest import small_config
-from tests.runner import env_for, flowsync, warehouse
+from tests.runner import env_for, flowsync, killpoint, read, warehouse
 
 KEY = "flowsync-test-key-5d1e9b7c"
 TEXT_TYPES = ("VARCHAR", "text", "character varying", "JSON", "json", "jsonb")
@@ -183,8 +183,6 @@ def test_a_new_key_is_refused_unless_the_rewrite_is_asked_for(psim: Simulator,
     erased = run(PRIVACY__HASH_KEY="another-key-0042", PRIVACY__REWRITE="true")
     assert erased.returncode == 0, erased.stderr
     # no hash of the old key is left: what was stored before is erased (null)
-    from tests.runner import read
-
     new = {hmac_hex("another-key-0042", a) for a in addresses(psim)}
     stored = {v for (v,) in read(db, "select contact__phone from hilos.flow_execution_contacts "
                                      "where contact__phone is not null")}
@@ -273,8 +271,6 @@ def test_a_load_left_pending_in_clear_is_hashed_when_it_completes(psim: Simulato
                                                                   tmp_path: Path) -> None:
     """A keep-mode run killed after normalizing (its package, in clear, pending), then the
     switch to hash: the next run completes that load, then hashes what it wrote."""
-    from tests.runner import killpoint, read
-
     db = tmp_path / "w.duckdb"
     killed = killpoint("normalized", 1, ["run", "--source", "hilos"], env_for(psim, tmp_path),
                        tmp_path)
