@@ -29,6 +29,7 @@ from dlt.common.runtime import signals
 
 from .concurrency import AdaptiveLimit
 from .errors import ApiError, AuthError, NotFoundError, ShapeError
+from .transport import StdlibTransport
 
 log = logging.getLogger("flowsync.http")
 
@@ -73,8 +74,10 @@ class HttpClient:
         backoff_base: seconds before the second try; doubles each time.
         backoff_max: the longest wait between tries without a Retry-After.
         retry_after_max: the longest Retry-After honoured; longer ones are capped.
-        max_connections: pool size (raise it for concurrent requests).
-        transport: an httpx transport, for tests (httpx.MockTransport).
+        max_connections: the pool size where httpx's own transport is used (a proxy from
+            the environment); the default transport keeps a connection per thread.
+        transport: an httpx transport, for tests (httpx.MockTransport); by default
+            `sources.transport.StdlibTransport` (a keep-alive connection per thread).
         concurrency: an adaptive limit on requests in flight (`sources.concurrency`), fed
             with every answer; None: the callers' threads are the limit.
         sleep: the waiting function, for tests; by default a wait that SIGINT or SIGTERM
@@ -112,7 +115,7 @@ class HttpClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=max_connections),
-            transport=transport, follow_redirects=False,
+            transport=transport or StdlibTransport(), follow_redirects=False,
         )
 
     @property
