@@ -1,30 +1,32 @@
-"""An httpx transport on the standard library's `http.client`: a keep-alive connection per
-thread, no shared pool.
+"""The bytes on the wire: an httpx transport on the standard library's `http.client`, a
+keep-alive connection per thread, no shared pool.
 
-Why: the sources' worker threads all send GETs through one `httpx.Client`. httpx's own
-transport (httpcore) serialises them on its connection pool's lock and checks each reused
-connection; measured on loopback (`python -m benchmarks.transport`), it cost about twice
-the CPU per request of this transport, most of it waiting on that lock. httpx stays the
-client (base URL, auth, headers, redirects, timeouts, retries above it, and
-`httpx.MockTransport` in tests); only the bytes on the wire go through `http.client`.
+Why: the sources' worker threads all send GETs at once. httpx's own transport (httpcore)
+serialises them on its connection pool's lock and checks each reused connection in Python;
+on loopback this transport cost about a third of httpx's CPU per request
+(`python -m benchmarks.transport`). It is an `httpx.BaseTransport`, so `sources.http`
+speaks httpx's Request and Response either way, and tests swap in `httpx.MockTransport`.
 
 Each thread keeps one connection per (scheme, host, port), reused while the server keeps
 it open. A connection the server closed while idle is noticed before it is reused (it
 reads as ready with nothing to read) and replaced; any failure on a connection closes it
 and is raised as the httpx error the client retries (`httpx.TransportError`). GET only:
-the sources send nothing else. HTTPS verifies certificates with httpx's SSL context.
-Proxies from the environment still go through httpx's own transports (httpx mounts them
-for the proxied schemes).
+the sources send nothing else. HTTPS verifies certificates with httpx's SSL context
+(certifi, or SSL_CERT_FILE). When the environment names a proxy for the API, httpx's own
+transport carries the requests instead (`default_transport`).
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import select
 import socket
 import ssl
 import threading
+import urllib.request
 import weakref
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -139,3 +141,19 @@ def _as_httpx(exc: OSError | http.client.HTTPException, request: httpx.Request |
     else:
         kind = httpx.ReadError
     return kind(message, request=request)
+
+
+def basic_auth(user: str, password: str) -> str:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def default_transport(base_url: str, max_connections: int) -> httpx.BaseTransport:
+    """`StdlibTransport`, or httpx's own through the proxy the environment names for the
+    API (HTTPS_PROXY, NO_PROXY ..., as httpx itself would honour them)."""
+    scheme = urlsplit(base_url).scheme
+    proxy = urllib.request.getproxies().get(scheme) or urllib.request.getproxies().get("all")
+    if proxy and not urllib.request.proxy_bypass(urlsplit(base_url).hostname or ""):
+        return httpx.HTTPTransport(proxy=proxy, limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections))
+    return StdlibTransport()
