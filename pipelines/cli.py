@@ -10,18 +10,22 @@ import argparse
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from .app import (
     Exit,
     destination_or_exit,
+    holding,
     run_sources,
     select_sources,
     stoppable,
     transform_watched,
 )
 from .config import telemetry_off_unless_asked
+from .destinations import Destination
 
 
 def _fault_rate(text: str) -> tuple[str, float]:
@@ -60,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("transform", help="rebuild the analytics tables only")
     tr.add_argument("--destination", choices=["duckdb", "postgres"], default="duckdb")
+
+    rep = sub.add_parser("report", help="write the analytics as one offline HTML file")
+    rep.add_argument("--destination", choices=["duckdb", "postgres"], default="duckdb")
+    rep.add_argument("--output", metavar="PATH", default="flowsync-report.html")
 
     demo = sub.add_parser("demo", help="simulator -> pipeline -> DuckDB -> analytics, offline")
     demo.add_argument("--duckdb", metavar="PATH", default="flowsync_demo.duckdb")
@@ -166,6 +174,33 @@ def cmd_transform(args: argparse.Namespace) -> int:
     return transform_watched(destination)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    destination = destination_or_exit(args.destination)
+    if isinstance(destination, Exit):
+        return destination
+    if destination.kind == "duckdb" and not Path(destination.target).exists():
+        # a report reads: it does not create an empty warehouse where none was
+        print(f"flowsync: report: no DuckDB warehouse at {destination.target}; load one with "
+              "`flowsync run` (or set DESTINATION__DUCKDB__CREDENTIALS)", file=sys.stderr)
+        return Exit.CONFIG
+    return holding(destination, lambda bound: write(bound, args.output))
+
+
+def write(destination: Destination, output: str) -> Exit:
+    """The report of the held warehouse, written to `output`; one line says what it holds."""
+    from .report import write_report
+
+    t0 = time.perf_counter()
+    try:
+        with destination.warehouse() as wh:
+            written = write_report(wh, destination.label, Path(output))
+    except OSError as exc:
+        print(f"flowsync: report: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return Exit.CONFIG
+    print(f"report: {written.path} ({written.summary}) in {time.perf_counter() - t0:.1f} s")
+    return Exit.OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     telemetry_off_unless_asked()
@@ -176,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("flowsync").setLevel(logging.INFO if not sys.stderr.isatty()
                                                else logging.WARNING)
     handlers = {"simulate": cmd_simulate, "run": cmd_run, "demo": cmd_demo,
-                "transform": cmd_transform}
+                "transform": cmd_transform, "report": cmd_report}
     if args.command == "simulate":  # serves until Ctrl-C, which ends it cleanly
         return int(cmd_simulate(args))
     with stoppable():

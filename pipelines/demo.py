@@ -14,8 +14,10 @@ from pathlib import Path
 import duckdb
 
 from simulator import SimConfig, Simulator
+from transforms.runner import Warehouse
 
 from .app import Exit, run_sources
+from .report import write_report
 
 DEMO_MARKER = "_flowsync_demo"
 # a realistic account: both providers, a few dozen flows, tens of thousands of runs
@@ -102,9 +104,11 @@ def run_demo(duckdb_path: str, small: bool = False, privacy: str = "keep") -> in
                                   analytics=True)
     if code != Exit.OK:
         return code
+    report = path.with_name(f"{path.stem}-report.html")
     with duckdb.connect(str(path)) as con:
         con.execute(f"create table {DEMO_MARKER} as select now() as created_at")
         rows = con.execute(SUMMARY_SQL).fetchall()
+        written = write_report(Warehouse("duckdb", con), str(path), report)
     print(f"\nCompletion rate per flow (test runs excluded; "
           f"{time.perf_counter() - t0:.0f} s end to end):\n")
     print(_table(["provider", "flow", "runs", "finished", "completed", "completion"], [
@@ -113,6 +117,7 @@ def run_demo(duckdb_path: str, small: bool = False, privacy: str = "keep") -> in
         for p, f, n, fin, c, r in rows]))
     print(f"""
 Where to look next:
+  the report:     {written.path} ({written.summary}); open it in a browser
   the warehouse:  {path}
   analytics:      analytics.flow_runs, completion_rate, status_funnel, status_counts,
                   step_funnel (README: one section per table)

@@ -1,0 +1,208 @@
+"""What the report shows, read from the `analytics` tables only, aggregated in SQL.
+
+Every query returns at most a row per provider, flow and day (or widget, or status): a
+warehouse of a million runs gives the page a few thousand numbers, never its runs. The
+same SQL runs on DuckDB and Postgres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from transforms.runner import Warehouse
+
+PROVIDERS = ("hilos", "twilio_studio")
+TABLES = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel",
+          "sync_status")
+TOP_FLOWS = 12  # flows drawn one by one per provider; the rest are in the tables
+TOP_WIDGETS = 15  # widgets drawn per step funnel; the rest are summed up
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    total: int
+    finished: int
+    completed: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.completed / self.finished if self.finished else None
+
+
+@dataclass(frozen=True)
+class Status:
+    status: str | None  # None: a status the normalisation does not know
+    runs: int
+    share: float
+
+
+@dataclass(frozen=True)
+class Widget:
+    widget: str
+    reached: int
+    ended_here: int
+    share: float  # of the flow's ended executions
+
+
+@dataclass
+class Flow:
+    provider: str
+    flow_id: str | None  # None: the runs without a flow
+    name: str | None
+    entered: int = 0
+    started: int = 0
+    completed: int = 0
+    finished: int = 0
+    days: list[Day] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    widgets: list[Widget] = field(default_factory=list)
+    widgets_more: int = 0  # widgets beyond TOP_WIDGETS
+
+    @property
+    def rate(self) -> float | None:
+        return self.completed / self.finished if self.finished else None
+
+    @property
+    def label(self) -> str:
+        if self.flow_id is None:
+            return "(runs without a flow)"
+        return self.name or self.flow_id
+
+
+@dataclass(frozen=True)
+class Sync:
+    source: str
+    last_attempt_at: datetime | None
+    last_outcome: str | None
+    last_error: str | None
+    last_success_at: datetime | None
+    newest_started_at: datetime | None
+    runs: int
+
+
+@dataclass
+class Provider:
+    provider: str
+    flows: list[Flow]  # by runs entered, most first
+    days: list[Day]  # the provider's flows together
+
+    @property
+    def entered(self) -> int:
+        return sum(f.entered for f in self.flows)
+
+    @property
+    def rate(self) -> float | None:
+        finished = sum(f.finished for f in self.flows)
+        return sum(f.completed for f in self.flows) / finished if finished else None
+
+
+@dataclass
+class ReportData:
+    missing: list[str]  # analytics tables not built yet
+    syncs: list[Sync]
+    providers: list[Provider]  # those with runs
+
+
+def read(wh: Warehouse) -> ReportData:
+    missing = [t for t in TABLES if wh.columns("analytics", t) is None]
+    if missing:
+        return ReportData(missing, [], [])
+    flows = _flows(wh)
+    _add_days(wh, flows)
+    _add_statuses(wh, flows)
+    _add_widgets(wh, flows)
+    providers = []
+    for name in PROVIDERS:
+        mine = sorted((f for f in flows.values() if f.provider == name),
+                      key=lambda f: (-f.entered, f.label, f.flow_id or ""))
+        if mine:
+            providers.append(Provider(name, mine, _provider_days(wh, name)))
+    return ReportData([], _syncs(wh), providers)
+
+
+Key = tuple[str, str | None]
+
+
+def _flows(wh: Warehouse) -> dict[Key, Flow]:
+    flows: dict[Key, Flow] = {}
+    for provider, flow_id, name, entered, started, completed in wh.rows(
+            "select provider, flow_id, max(flow_name), "
+            "sum(case when stage = 'entered' then runs else 0 end), "
+            "sum(case when stage = 'started' then runs else 0 end), "
+            "sum(case when stage = 'completed' then runs else 0 end) "
+            "from analytics.status_funnel group by provider, flow_id"):
+        flows[(provider, flow_id)] = Flow(provider, flow_id, name, int(entered), int(started),
+                                          int(completed))
+    for provider, flow_id, finished in wh.rows(
+            "select provider, flow_id, sum(runs_finished) from analytics.completion_rate "
+            "group by provider, flow_id"):
+        if (provider, flow_id) in flows:
+            flows[(provider, flow_id)].finished = int(finished)
+    return flows
+
+
+def _drawn(flows: dict[Key, Flow]) -> set[Key]:
+    """The flows drawn one by one: the TOP_FLOWS with the most runs of each provider."""
+    keep: set[Key] = set()
+    for name in PROVIDERS:
+        mine = sorted((f for f in flows.values() if f.provider == name),
+                      key=lambda f: (-f.entered, f.label, f.flow_id or ""))
+        keep |= {(f.provider, f.flow_id) for f in mine[:TOP_FLOWS]}
+    return keep
+
+
+def _add_days(wh: Warehouse, flows: dict[Key, Flow]) -> None:
+    drawn = _drawn(flows)
+    for provider, flow_id, day, total, finished, completed in wh.rows(
+            "select provider, flow_id, day, runs_total, runs_finished, runs_completed "
+            "from analytics.completion_rate order by provider, flow_id, day"):
+        if (provider, flow_id) in drawn:
+            flows[(provider, flow_id)].days.append(
+                Day(_date(day), int(total), int(finished), int(completed)))
+
+
+def _provider_days(wh: Warehouse, provider: str) -> list[Day]:
+    return [Day(_date(day), int(total), int(finished), int(completed))
+            for day, total, finished, completed in wh.rows(
+                "select day, sum(runs_total), sum(runs_finished), sum(runs_completed) "
+                f"from analytics.completion_rate where provider = '{provider}' "
+                "group by day order by day")]
+
+
+def _add_statuses(wh: Warehouse, flows: dict[Key, Flow]) -> None:
+    for provider, flow_id, status, runs, share in wh.rows(
+            "select provider, flow_id, status, runs, share from analytics.status_counts "
+            "order by provider, flow_id, runs desc, status"):
+        if (provider, flow_id) in flows:
+            flows[(provider, flow_id)].statuses.append(Status(status, int(runs), float(share)))
+
+
+def _add_widgets(wh: Warehouse, flows: dict[Key, Flow]) -> None:
+    for flow_id, widget, reached, ended_here, share in wh.rows(
+            "select flow_id, widget, executions_reached, executions_ended_here, "
+            "pct_of_flow_executions from analytics.step_funnel "
+            "order by flow_id, executions_reached desc, widget"):
+        flow = flows.get(("twilio_studio", flow_id))
+        if flow is None:
+            continue
+        if len(flow.widgets) < TOP_WIDGETS:
+            flow.widgets.append(Widget(widget, int(reached), int(ended_here), float(share)))
+        else:
+            flow.widgets_more += 1
+
+
+def _syncs(wh: Warehouse) -> list[Sync]:
+    return [Sync(source, attempt, outcome, error, success, newest, int(runs or 0))
+            for source, attempt, outcome, error, success, newest, runs in wh.rows(
+                "select source, last_attempt_at, last_outcome, last_error, last_success_at, "
+                "newest_started_at, runs from analytics.sync_status order by source")]
+
+
+def _date(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
