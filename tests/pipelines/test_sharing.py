@@ -244,5 +244,6 @@ def test_the_demo_from_an_empty_folder_talks_to_loopback_only(tmp_path: Path) ->
                     if not re.match(r"(connect \('127\.0\.0\.1'|lookup '(127\.0\.0\.1|localhost)')",
                                     e)]
     assert off_loopback == []
-    assert sorted(p.name for p in folder.iterdir()) == ["flowsync_demo.duckdb"]
+    assert sorted(p.name for p in folder.iterdir()) == ["flowsync_demo-report.html",
+                                                        "flowsync_demo.duckdb"]
     assert list(home.iterdir()) == []
