@@ -177,8 +177,11 @@ def latency(args: argparse.Namespace, out: dict) -> None:
     worker and with more."""
     sim = Sim("twilio", args.latency_executions, args.twilio_flows, args.history_days)
     try:
-        sim.post("faults", {"latency_ms": args.latency_ms})
-        runs = [(c, args.workers) for c in args.contenders if c != "flowsync"]
+        sim.post("faults", {"latency_ms": args.latency_ms,
+                            "concurrency_limit": args.latency_concurrency_limit})
+        # the floor and the peer do not back off on 429: against a limit, flowsync runs alone
+        runs = [(c, args.workers) for c in args.contenders
+                if c != "flowsync" and not args.latency_concurrency_limit]
         if "flowsync" in args.contenders:
             runs += [("flowsync", w) for w in args.latency_workers]
         with tempfile.TemporaryDirectory(prefix="flowsync-bench-") as tmp:
@@ -187,11 +190,14 @@ def latency(args: argparse.Namespace, out: dict) -> None:
                                   workers)
                 r.update(provider="twilio", runs=args.latency_executions,
                          workers=1 if contender in ("peer", "naive") else workers,
-                         latency_ms=args.latency_ms)
+                         latency_ms=args.latency_ms,
+                         concurrency_limit=args.latency_concurrency_limit,
+                         throttled=sim.get("stats")["responses"].get("429", 0))
                 out["latency"].append(r)
                 print(f"twilio  {args.latency_executions:>9,} at {args.latency_ms} ms, "
                       f"{contender}, {r['workers']} worker(s): {r['wall_s']} s, "
-                      f"{r['requests']:,} requests", flush=True)
+                      f"{r['requests']:,} requests ({r['throttled']:,} answered 429)",
+                      flush=True)
     finally:
         sim.close()
 
@@ -275,6 +281,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--latency-executions", type=int, default=None,
                         help="Twilio executions for the latency runs (default 2000; 0 skips)")
+    parser.add_argument("--latency-concurrency-limit", type=int, default=0, metavar="N",
+                        help="the simulator answers 429 (20429) above N Twilio requests at "
+                             "once during the latency run; 0: no limit")
     parser.add_argument("--latency-workers", type=int, nargs="+", default=[1, 4, 8])
     args = parser.parse_args()
     if args.hilos_runs is None:

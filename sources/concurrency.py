@@ -2,9 +2,11 @@
 
 Twilio limits each account's concurrent requests (429 with error 20429 above the limit,
 commonly 100). `AdaptiveLimit` finds the limit the way TCP finds a path's capacity:
-additive increase, multiplicative decrease. Every answer that comes back fast raises the
-limit by 1/limit (about one more request in flight per round of answers); a 429 halves it,
-once per round: 429s to requests sent before the last cut say nothing new. The limit stays
+slow start, then additive increase, multiplicative decrease. Until the first 429 or slow
+answer, every fast answer raises the limit by one (it doubles each round of answers: from
+16 to 64 in about 50 answers, not 2,000); after that, by 1/limit (about one more request in
+flight per round). A 429 halves it, once per round: 429s to requests sent before the last
+cut say nothing new. The limit stays
 between 1 and a ceiling (`sources.twilio_studio.max_workers`).
 
 The worker threads (as many as the ceiling) each take a slot before a request and give it
@@ -36,6 +38,7 @@ class AdaptiveLimit:
         self._cond = threading.Condition()
         self._last_cut = float("-inf")  # monotonic time of the last decrease
         self._fastest = float("inf")
+        self._slow_start = True  # until the first 429 or slow answer
         self.cuts = 0  # decreases made
         self.peak = start  # the highest limit reached
 
@@ -63,9 +66,11 @@ class AdaptiveLimit:
         with self._cond:
             self._fastest = min(self._fastest, seconds)
             if seconds > self._fastest * SLOW_FACTOR + SLOW_MARGIN:
+                self._slow_start = False  # answers slow down: the API is queueing them
                 return
             before = int(self._limit)
-            self._limit = min(float(self.ceiling), self._limit + 1.0 / self._limit)
+            step = 1.0 if self._slow_start else 1.0 / self._limit
+            self._limit = min(float(self.ceiling), self._limit + step)
             self.peak = max(self.peak, int(self._limit))
             if int(self._limit) > before:
                 self._cond.notify()
@@ -76,5 +81,6 @@ class AdaptiveLimit:
             if started < self._last_cut:
                 return  # sent at the old limit: already answered for
             self._limit = max(1.0, self._limit / 2)
+            self._slow_start = False
             self._last_cut = time.monotonic()
             self.cuts += 1

@@ -30,18 +30,44 @@ def test_a_429_halves_the_limit_once_per_round() -> None:
     assert limit.limit == 1  # never below one
 
 
-def test_fast_answers_raise_it_about_one_per_round_up_to_the_ceiling() -> None:
-    limit = AdaptiveLimit(4, 6)
-    for _ in range(5):  # a round and a bit: 4 + 1/4 + 1/4.25 + ... > 5
+def answer_fast(limit: AdaptiveLimit, times: int) -> None:
+    for _ in range(times):
         with limit.slot() as started:
             pass
         limit.answered(started)
+
+
+def test_until_the_first_429_fast_answers_double_it_each_round() -> None:
+    limit = AdaptiveLimit(4, 64)
+    answer_fast(limit, 4)  # a round: one more per answer
+    assert limit.limit == 8
+    answer_fast(limit, 8)
+    assert limit.limit == 16
+    answer_fast(limit, 100)
+    assert (limit.limit, limit.peak) == (64, 64)
+
+
+def test_a_slow_answer_ends_the_doubling_too() -> None:
+    limit = AdaptiveLimit(4, 64)
+    answer_fast(limit, 1)
     assert limit.limit == 5
-    for _ in range(100):
-        with limit.slot() as started:
-            pass
-        limit.answered(started)
-    assert (limit.limit, limit.peak) == (6, 6)
+    with limit.slot() as started:
+        pass
+    limit.answered(started - 1.0)  # a second: slow
+    answer_fast(limit, 6)  # a round and a bit: 5 + 1/5 + 1/5.2 + ... > 6 after six
+    assert limit.limit == 6
+
+
+def test_after_a_429_fast_answers_raise_it_about_one_per_round_up_to_the_ceiling() -> None:
+    limit = AdaptiveLimit(8, 6 * 2)
+    with limit.slot() as started:
+        pass
+    limit.throttled(started)
+    assert limit.limit == 4
+    answer_fast(limit, 5)  # a round and a bit: 4 + 1/4 + 1/4.25 + ... > 5
+    assert limit.limit == 5
+    answer_fast(limit, 1000)
+    assert (limit.limit, limit.peak) == (12, 12)
 
 
 def test_slow_answers_do_not_raise_it() -> None:
@@ -49,9 +75,9 @@ def test_slow_answers_do_not_raise_it() -> None:
     with limit.slot() as started:
         pass
     limit.answered(started)  # the fastest seen: ~0 s
-    assert limit.limit == 2
+    assert limit.limit == 3
     limit.answered(started - 1.0)  # a second: slow
-    assert limit.limit == 2
+    assert limit.limit == 3
 
 
 def test_no_more_than_the_limit_are_in_flight() -> None:
