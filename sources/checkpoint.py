@@ -14,7 +14,10 @@ from collections.abc import Callable
 from .http import HttpClient
 
 DEFAULT_SECONDS = 60.0
-DEFAULT_REQUESTS = 2000
+# each checkpoint is a whole dlt load (extract, normalize, load, state): about 1.3 CPU-s
+# measured on a 4,000-execution Twilio load; at 2,000 requests a fast API (1,000 requests
+# a second) paid that every 2 s. The time budget is the bound that matters for a kill.
+DEFAULT_REQUESTS = 20_000
 
 
 class Checkpoint:

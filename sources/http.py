@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from dlt.common.runtime import signals
@@ -96,6 +96,7 @@ class HttpClient:
         self.retries: Counter[str] = Counter()
         self._last_date: str | None = None  # the `Date` header of the API's last answer
         self._base = httpx.URL(base_url.rstrip("/"))
+        self._base_text = base_url.rstrip("/")
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
         self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate",
                          "User-Agent": USER_AGENT, **dict(headers or {})}
@@ -225,13 +226,16 @@ class HttpClient:
         raise ApiError(f"{self.service}: GET {name}: more than {MAX_REDIRECTS} redirects",
                        endpoint=name, status=resp.status_code)
 
-    def _url(self, url: str, params: dict | None) -> httpx.URL:
-        """An absolute URL as it is; a path under the base URL; params added to its query."""
-        target = httpx.URL(url) if url.startswith(("http://", "https://")) else \
-            self._base.copy_with(raw_path=self._base.raw_path.rstrip(b"/") + url.encode())
-        return target.copy_merge_params(params) if params else target
+    def _url(self, url: str, params: dict | None) -> str:
+        """An absolute URL as it is; a path under the base URL; params added to its query.
+        Built as text, parsed once by the request (httpx's URL copies parse it again each:
+        ~0.1 ms a request)."""
+        target = url if url.startswith(("http://", "https://")) else f"{self._base_text}{url}"
+        if params:
+            target += ("&" if "?" in target else "?") + urlencode(params)
+        return target
 
-    def _get(self, url: httpx.URL) -> httpx.Response:
+    def _get(self, url: httpx.URL | str) -> httpx.Response:
         """One GET through the transport: httpx's request and response types, without the
         client's per-request merging of URLs, headers, cookies and auth (a third of the CPU
         of a request on loopback, `python -m benchmarks.transport`)."""
