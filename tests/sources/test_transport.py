@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import gzip
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -138,3 +141,31 @@ def test_a_proxy_from_the_environment_takes_httpx_s_transport(
     assert isinstance(default_transport("https://studio.twilio.com", 8), httpx.HTTPTransport)
     monkeypatch.setenv("no_proxy", "studio.twilio.com")
     assert isinstance(default_transport("https://studio.twilio.com", 8), StdlibTransport)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[ThreadingHTTPServer, Path]]:
+    """The same server behind TLS with a self-signed certificate for 127.0.0.1."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.connections, srv.paths, srv.lock = 0, [], threading.Lock()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    srv.socket = context.wrap_socket(srv.socket, server_side=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv, cert
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_https_verifies_the_server_s_certificate(tls_server) -> None:
+    srv, cert = tls_server
+    url = f"https://127.0.0.1:{srv.server_address[1]}/tls"
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        get(StdlibTransport(), url)  # a self-signed certificate: refused
+    trusting = ssl.create_default_context(cafile=str(cert))
+    assert get(StdlibTransport(verify=trusting), url).json() == {"ok": True, "path": "/tls"}
