@@ -102,7 +102,7 @@ def main() -> None:
         conn.request("GET", u, headers=header)
         json.loads(conn.getresponse().read())
 
-    for n in args.threads:
+    for n in args.threads:  # (a fresh `local` per count: `raw` opens new connections)
         with httpx.Client(base_url=base, auth=auth,
                           limits=httpx.Limits(max_connections=n)) as pooled:
             run("httpx.Client (httpcore pool)", n,

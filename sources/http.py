@@ -12,6 +12,7 @@ writes includes a header.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import random
@@ -30,7 +31,7 @@ from dlt.common.runtime import signals
 from .bodies import Shape, an_object, page_of, parse, snippet
 from .concurrency import AdaptiveLimit
 from .errors import ApiError, AuthError, NotFoundError, ShapeError
-from .transport import basic_auth, default_transport
+from .transport import default_transport
 
 __all__ = ["HttpClient", "Shape", "an_object", "page_of"]
 
@@ -95,13 +96,15 @@ class HttpClient:
         self.requests: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
         self._last_date: str | None = None  # the `Date` header of the API's last answer
-        self._base = httpx.URL(base_url.rstrip("/"))
         self._base_text = base_url.rstrip("/")
+        self._base = httpx.URL(self._base_text)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
         self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate",
                          "User-Agent": USER_AGENT, **dict(headers or {})}
         if auth is not None:
-            self._headers["Authorization"] = basic_auth(*auth)
+            user, password = auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
         self._transport = transport or default_transport(str(self._base), max_connections)
 
     @property

@@ -18,7 +18,6 @@ transport carries the requests instead (`default_transport`).
 
 from __future__ import annotations
 
-import base64
 import http.client
 import select
 import socket
@@ -143,17 +142,12 @@ def _as_httpx(exc: OSError | http.client.HTTPException, request: httpx.Request |
     return kind(message, request=request)
 
 
-def basic_auth(user: str, password: str) -> str:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
 def default_transport(base_url: str, max_connections: int) -> httpx.BaseTransport:
     """`StdlibTransport`, or httpx's own through the proxy the environment names for the
     API (HTTPS_PROXY, NO_PROXY ..., as httpx itself would honour them)."""
-    scheme = urlsplit(base_url).scheme
-    proxy = urllib.request.getproxies().get(scheme) or urllib.request.getproxies().get("all")
-    if proxy and not urllib.request.proxy_bypass(urlsplit(base_url).hostname or ""):
+    parts, proxies = urlsplit(base_url), urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
         return httpx.HTTPTransport(proxy=proxy, limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections))
     return StdlibTransport()

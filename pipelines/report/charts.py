@@ -102,18 +102,22 @@ def daily(days: Sequence[Day], label: str, w: int = 720) -> str:
     return "".join(parts) + legend
 
 
+def _bar_row(label: str, marks: Sequence[tuple[float, str, str]], text: str) -> str:
+    """One labelled row of bars: (width in % of the track, colour, extra class) each, and
+    the text printed beside them."""
+    spans = "".join(f'<span class="bar{(" " + cls) if cls else ""}" style="width:{width:.2f}%;'
+                    f'background:{colour}"></span>' for width, colour, cls in marks)
+    return (f'<div class="bar-row"><span class="bar-label">{escape(label)}</span>'
+            f'<span class="bar-track">{spans}</span><span class="bar-value">'
+            f'{escape(text)}</span></div>')
+
+
 def bars(rows: Sequence[tuple[str, int, str]], most: int, colour: str = BLUE) -> str:
     """Horizontal bars: (label, value, the text printed beside it)."""
     most = most or 1
-    out = ['<div class="bars">']
-    for label, value, text in rows:
-        width = 100 * value / most
-        out.append(f'<div class="bar-row"><span class="bar-label">{escape(label)}</span>'
-                   f'<span class="bar-track"><span class="bar" style="width:{width:.2f}%;'
-                   f'background:{colour}"></span></span><span class="bar-value">'
-                   f'{escape(text)}</span></div>')
-    out.append("</div>")
-    return "".join(out)
+    return ('<div class="bars">'
+            + "".join(_bar_row(label, [(100 * value / most, colour, "")], text)
+                      for label, value, text in rows) + "</div>")
 
 
 def mix(statuses: Sequence[Status]) -> str:
@@ -135,14 +139,10 @@ def steps(widgets: Sequence[Widget], more: int) -> str:
         return '<p class="muted">No steps loaded for this flow.</p>'
     most = max(w.reached for w in widgets) or 1
     out = ['<div class="bars">']
-    for w in widgets:
-        reached, stopped = 100 * w.reached / most, 100 * w.ended_here / most
-        out.append(
-            f'<div class="bar-row"><span class="bar-label">{escape(w.widget)}</span>'
-            f'<span class="bar-track"><span class="bar" style="width:{reached:.2f}%;'
-            f'background:{BLUE}"></span><span class="bar stop" style="width:{stopped:.2f}%;'
-            f'background:{VERMILLION}"></span></span><span class="bar-value">'
-            f'{count(w.reached)} ({pct(w.share)}), {count(w.ended_here)} ended here</span></div>')
+    out += [_bar_row(w.widget, [(100 * w.reached / most, BLUE, ""),
+                                (100 * w.ended_here / most, VERMILLION, "stop")],
+                     f"{count(w.reached)} ({pct(w.share)}), {count(w.ended_here)} ended here")
+            for w in widgets]
     out.append("</div>")
     if more:
         out.append(f'<p class="muted">{more:,} more widget(s), each reached by fewer '

@@ -110,15 +110,16 @@ def read(wh: Warehouse) -> ReportData:
     if missing:
         return ReportData(missing, [], [])
     flows = _flows(wh)
-    _add_days(wh, flows)
+    ranked = {name: sorted((f for f in flows.values() if f.provider == name),
+                           key=lambda f: (-f.entered, f.label, f.flow_id or ""))
+              for name in PROVIDERS}
+    # the flows drawn one by one: the TOP_FLOWS with the most runs of each provider
+    _add_days(wh, flows, {(f.provider, f.flow_id) for mine in ranked.values()
+                          for f in mine[:TOP_FLOWS]})
     _add_statuses(wh, flows)
     _add_widgets(wh, flows)
-    providers = []
-    for name in PROVIDERS:
-        mine = sorted((f for f in flows.values() if f.provider == name),
-                      key=lambda f: (-f.entered, f.label, f.flow_id or ""))
-        if mine:
-            providers.append(Provider(name, mine, _provider_days(wh, name)))
+    providers = [Provider(name, mine, _provider_days(wh, name))
+                 for name, mine in ranked.items() if mine]
     return ReportData([], _syncs(wh), providers)
 
 
@@ -143,18 +144,7 @@ def _flows(wh: Warehouse) -> dict[Key, Flow]:
     return flows
 
 
-def _drawn(flows: dict[Key, Flow]) -> set[Key]:
-    """The flows drawn one by one: the TOP_FLOWS with the most runs of each provider."""
-    keep: set[Key] = set()
-    for name in PROVIDERS:
-        mine = sorted((f for f in flows.values() if f.provider == name),
-                      key=lambda f: (-f.entered, f.label, f.flow_id or ""))
-        keep |= {(f.provider, f.flow_id) for f in mine[:TOP_FLOWS]}
-    return keep
-
-
-def _add_days(wh: Warehouse, flows: dict[Key, Flow]) -> None:
-    drawn = _drawn(flows)
+def _add_days(wh: Warehouse, flows: dict[Key, Flow], drawn: set[Key]) -> None:
     for provider, flow_id, day, total, finished, completed in wh.rows(
             "select provider, flow_id, day, runs_total, runs_finished, runs_completed "
             "from analytics.completion_rate order by provider, flow_id, day"):
