@@ -1,10 +1,8 @@
 """What the commands do, below the command line: run the configured sources one after
 another, rebuild the analytics, print progress and a summary, and decide the exit code.
 
-Exit codes: 0 success; 1 a load, an API or the destination failed (the next run catches
-up); 2 usage or configuration (nothing configured, credentials rejected, destination
-unreachable); 3 the warehouse stayed taken (another run, a reader of the DuckDB file) for
-longer than lock.wait_seconds; 130/143 stopped by SIGINT/SIGTERM.
+The exit codes are `exits.Exit`'s. Before anything else, a command that writes brings the
+warehouse's layout up to date (`upkeep.up_to_date`).
 
 A command holds the warehouse's lock (`destinations.held`) from its first load to the end
 of the analytics rebuild; one that finds it taken waits its turn, saying for whom.
@@ -22,30 +20,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TypeVar
 
 from dlt.common.runtime import signals
 
 from sources.errors import ConfigError, FlowsyncError, Outcome
 from sources.privacy import Privacy
-from transforms.runner import Warehouse
 
 from . import config
 from .destinations import Destination, held, make_destination
-from .privacy import Reconciled, reconcile, settle
+from .exits import Exit
+from .privacy import reconcile, settle
 from .progress import Progress
 from .runner import SourceRun, run_source
+from .upkeep import keep_private, note_sync, up_to_date
 from .watchdog import watched
-
-
-class Exit(IntEnum):
-    OK = 0
-    FAILED = 1
-    CONFIG = 2
-    BUSY = 3
-    SIGINT = 128 + signal.SIGINT
-    SIGTERM = 128 + signal.SIGTERM
 
 
 @contextmanager
@@ -161,7 +150,7 @@ def transform(destination: Destination) -> Exit:
 def transform_watched(destination: Destination) -> Exit:
     """`flowsync transform`: the rebuild, on the held warehouse, watched for hangs."""
     with watched(destination, hang_timeout()):
-        return holding(destination, transform)
+        return holding(destination, lambda bound: up_to_date(bound) or transform(bound))
 
 
 def hang_timeout() -> float:
@@ -200,7 +189,8 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
 
 def _run_sources(sources: list[str], destination: Destination, analytics: bool,
                  privacy: Privacy, rewrite: bool) -> tuple[Exit, list[SourceRun]]:
-    refused = keep_private(destination, lambda wh: reconcile(wh, privacy, rewrite))
+    refused = up_to_date(destination) or keep_private(
+        destination, lambda wh: reconcile(wh, privacy, rewrite))
     if refused is not None:
         return refused, []
     print(f"flowsync: loading {', '.join(sources)} into {destination.label}"
@@ -235,40 +225,6 @@ def _run_sources(sources: list[str], destination: Destination, analytics: bool,
         if code != Exit.OK:
             return code, results
     return exit_code(results), results
-
-
-def keep_private(destination: Destination, step: Callable[[Warehouse], Reconciled]) -> Exit | None:
-    """Brings the stored rows in line with the privacy mode (`pipelines.privacy`); says
-    what it changed. Exit 2 when that needs privacy.rewrite, 1 when the database failed."""
-    try:
-        with destination.warehouse() as wh:
-            done = step(wh)
-    except Exception as exc:  # the database's own error, in one line
-        print(f"flowsync: privacy: {type(exc).__name__}: {str(exc).strip()[:300]}",
-              file=sys.stderr)
-        return Exit.FAILED
-    if done.problem:
-        print(f"flowsync: {done.problem}", file=sys.stderr)
-        return Exit.CONFIG
-    if done.changed:
-        print("flowsync: stored contact data rewritten for privacy: " + ", ".join(
-            f"{column} {n:,}" for column, n in sorted(done.changed.items())), file=sys.stderr)
-    return None
-
-
-def note_sync(destination: Destination, result: SourceRun) -> None:
-    """Records the source's run for `analytics.sync_status`; a warehouse that cannot take
-    the note is reported, not fatal (the run's own outcome stands)."""
-    from transforms.runner import record_sync
-
-    outcome = "ok" if result.ok else "failed"
-    error = (result.error or "").strip().splitlines()[0][:500] if result.error else None
-    try:
-        with destination.warehouse() as wh:
-            record_sync(wh, result.source, result.started_at, outcome, error, result.loaded)
-    except Exception as exc:
-        print(f"flowsync: {result.source}: could not record the run in sync_status: "
-              f"{type(exc).__name__}", file=sys.stderr)
 
 
 def stop_summary(sources: list[str], results: list[SourceRun], analytics: bool) -> str:

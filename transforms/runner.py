@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
-from typing import Any
 
 from . import comments
 from .checks import CHECKS, CheckFailedError, check
+from .warehouse import Warehouse
 
 __all__ = ["CHECKS", "BuildStoppedError", "CheckFailedError", "Model", "ModelResult",
            "Warehouse", "build", "check", "load_models", "render"]
@@ -122,60 +122,6 @@ def _quote_list(values: Sequence[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-class Warehouse:
-    """A DB-API connection to DuckDB or Postgres with the few calls the runner needs."""
-
-    def __init__(self, kind: str, conn: Any) -> None:
-        self.kind = kind
-        self.conn = conn
-        if kind == "postgres":
-            conn.autocommit = True
-
-    @classmethod
-    def connect(cls, kind: str, target: str) -> Warehouse:
-        if kind == "duckdb":
-            import duckdb
-
-            return cls(kind, duckdb.connect(target))
-        import psycopg2
-
-        return cls(kind, psycopg2.connect(target))
-
-    def _run(self, sql: str) -> Any:
-        # a duckdb cursor is a separate connection with its own transaction, so statements
-        # run on the connection itself; psycopg2 needs a cursor
-        if self.kind == "duckdb":
-            return self.conn.execute(sql)
-        cur = self.conn.cursor()
-        cur.execute(sql)
-        return cur
-
-    def execute(self, sql: str) -> None:
-        self._run(sql)
-
-    def scalar(self, sql: str) -> Any:
-        return self._run(sql).fetchone()[0]
-
-    def rows(self, sql: str) -> list[tuple]:
-        return self._run(sql).fetchall()
-
-    def columns(self, schema: str, table: str) -> set[str] | None:
-        """The table's columns, or None when it does not exist."""
-        found = self.rows(
-            "select column_name from information_schema.columns "
-            f"where table_schema = '{schema}' and table_name = '{table}'")
-        return {r[0] for r in found} or None
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> Warehouse:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def _source_relation(wh: Warehouse, schema: str, table: str,
                      columns: list[tuple[str, str]]) -> str:
     present = wh.columns(schema, table)
@@ -195,10 +141,8 @@ def record_sync(wh: Warehouse, source: str, started_at: datetime, outcome: str,
     wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
     wh.execute(f"create table if not exists {SYNC_LOG} (source text, started_at timestamptz, "
                "outcome text, error text, loaded boolean)")
-    values = [source, started_at.isoformat(), outcome, error, loaded]
-    literal = ", ".join("null" if v is None else ("true" if v else "false") if isinstance(v, bool)
-                        else "'" + str(v).replace("'", "''") + "'" for v in values)
-    wh.execute(f"insert into {SYNC_LOG} values ({literal})")
+    wh.execute(f"insert into {SYNC_LOG} values (%s, %s, %s, %s, %s)",
+               (source, started_at, outcome, error, loaded))
 
 
 def schema_of(model: Model) -> str:
@@ -218,32 +162,43 @@ def render(model: Model, wh: Warehouse, timeout_events: Sequence[str],
                .replace("{{ failure_events }}", _quote_list(failure_events)))
 
 
-def _columns(wh: Warehouse, schema: str, table: str) -> list[tuple]:
-    return wh.rows("select column_name, data_type from information_schema.columns "
-                   f"where table_schema = '{schema}' and table_name = '{table}' "
-                   "order by ordinal_position")
-
-
 def _swap_in(wh: Warehouse, fresh: str, schema: str, name: str) -> None:
     """Replaces the table's rows with the new build's in one transaction: readers see the
     old rows or the new, and the table stays the same object, so an analyst's view on it
     and a DBA's grant keep working. A table whose columns changed (a new flowsync version)
-    is replaced whole instead."""
+    is reshaped in place first (`_reshape`), never dropped."""
     target = f"{schema}.{name}"
-    same = _columns(wh, schema, name) == _columns(wh, INTERNAL_SCHEMA, f"{name}__flowsync_new")
+    new_columns = wh.typed_columns(INTERNAL_SCHEMA, f"{name}__flowsync_new")
+    if not wh.typed_columns(schema, name):
+        wh.execute(f"create table {target} as select * from {fresh} where false")
+    _reshape(wh, schema, name, new_columns)
+    names = ", ".join(c for c, _ in new_columns)
     wh.execute("begin")
     try:
-        if same:
-            wh.execute(f"delete from {target}")
-            wh.execute(f"insert into {target} select * from {fresh}")
-        else:
-            wh.execute(f"drop table if exists {target}")
-            wh.execute(f"create table {target} as select * from {fresh}")
+        wh.execute(f"delete from {target}")
+        wh.execute(f"insert into {target} ({names}) select {names} from {fresh}")
         wh.execute(f"drop table {fresh}")
         wh.execute("commit")
     except Exception:
         wh.execute("rollback")
         raise
+
+
+def _reshape(wh: Warehouse, schema: str, name: str, wanted: list[tuple[str, str]]) -> None:
+    """Brings a published table's columns to `wanted` without replacing the table: new
+    columns added, retyped ones altered; a column the model no longer makes is dropped,
+    unless a view reads the table (then it stays, empty, rather than break the view)."""
+    target = f"{schema}.{name}"
+    have = dict(wh.typed_columns(schema, name))
+    for column, type_ in wanted:
+        if column not in have:
+            wh.execute(f"alter table {target} add column {column} {type_}")
+        elif have[column] != type_:
+            wh.execute(f"alter table {target} alter column {column} type {type_}")
+    gone = [c for c in have if c not in dict(wanted)]
+    if gone and not wh.dependents(schema, name):
+        for column in gone:
+            wh.execute(f"alter table {target} drop column {column}")
 
 
 def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
@@ -259,10 +214,6 @@ def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
     every = load_models()
     models = models or every
     schemas = {m.name: schema_of(m) for m in [*every, *models]}
-    for m in every:  # what older versions left in `analytics` beside the marts
-        wh.execute(f"drop table if exists {SCHEMA}.{m.name}__flowsync_new")
-        if schema_of(m) != SCHEMA:
-            wh.execute(f"drop table if exists {SCHEMA}.{m.name}")
     results = []
     for model in models:
         if should_stop is not None and should_stop():

@@ -376,6 +376,34 @@ def test_views_and_grants_on_the_analytics_tables_survive_rebuilds(
                    "'analytics_internal' and table_name like 'stg_%'") == [(4,)]
 
 
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_table_whose_columns_change_is_reshaped_in_place_under_views(
+        request: pytest.FixtureRequest, kind: str) -> None:
+    """Issue 22: a release whose model adds or drops a column used to drop and recreate the
+    table, failing on Postgres under a view (and breaking it silently on DuckDB)."""
+    wh = request.getfixturevalue("duck" if kind == "duckdb" else "pg")
+    load_fixtures(wh)
+    build(wh)
+    expected = sorted(wh.rows("select * from analytics.completion_rate"), key=repr)
+    # as an older release left them: a column the model no longer makes, one it lacked
+    for name in ("completion_rate", "status_counts"):
+        wh.execute(f"alter table analytics.{name} add column retired text")
+    wh.execute("alter table analytics.completion_rate drop column avg_completion_seconds")
+    wh.execute("create schema if not exists reports")
+    wh.execute("create view reports.rates as select provider, flow_id, day, retired, "
+               "runs_total from analytics.completion_rate")
+    build(wh)
+    columns = [c for c, _ in wh.typed_columns("analytics", "completion_rate")]
+    assert "avg_completion_seconds" in columns and "retired" in columns  # kept for the view
+    assert "retired" not in [c for c, _ in wh.typed_columns("analytics", "status_counts")]
+    assert sorted(wh.rows("select * exclude (retired) from analytics.completion_rate"
+                          if kind == "duckdb" else
+                          "select provider, flow_id, day, flow_name, runs_total, runs_finished, "
+                          "runs_completed, completion_rate, avg_completion_seconds "
+                          "from analytics.completion_rate"), key=repr) == expected
+    assert wh.rows("select count(*), count(retired) from reports.rates") == [(len(expected), 0)]
+
+
 def test_duplicate_keys_fail_the_key_check(duck: Warehouse) -> None:
     broken = Model("flow_runs", "marts",
                    "select 'hilos' as provider, 'r1' as run_id, 'f' as flow_id, "
