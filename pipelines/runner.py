@@ -14,14 +14,11 @@ inside dlt is `failed`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dlt
@@ -34,11 +31,12 @@ from sources.http import HttpClient
 from sources.privacy import Privacy
 
 from . import config
-from .destinations import DATASETS, Destination
+from .destinations import Destination
 from .lock import pipeline_lock
 from .privacy import mark_unchecked
 from .progress import OnProgress, RowCounter, ticker
 from .repair import delete_loaded_packages, drop_extracted_copies_of_normalized, redo_interrupted_jobs
+from .working import open_pipeline, record_load
 
 log = logging.getLogger("flowsync")
 
@@ -101,29 +99,6 @@ def make_checkpoint() -> Checkpoint:
                       config.get_int("checkpoint.requests", minimum=20))
 
 
-def open_pipeline(source: str, destination: Destination,
-                  progress: RowCounter | None = None) -> dlt.Pipeline:
-    """The source's pipeline; its local state is reset if it last loaded elsewhere."""
-    name = f"flowsync_{source}"
-    folder = str(destination.state_dir / "pipelines")
-    pipeline = dlt.pipeline(pipeline_name=name, destination=destination.factory,
-                            dataset_name=DATASETS[source], progress=progress,
-                            pipelines_dir=folder)
-    marker = Path(pipeline.working_dir) / "flowsync_destination.json"
-    digest = hashlib.sha256(destination.fingerprint.encode()).hexdigest()
-    if marker.exists() and json.loads(marker.read_text()).get("destination") != digest:
-        # the cursors here belong to another warehouse: start from what this one holds
-        log.warning("%s last loaded into another destination; its local state is reset and "
-                    "restored from %s", name, destination.label)
-        pipeline.drop()
-        pipeline = dlt.pipeline(pipeline_name=name, destination=destination.factory,
-                                dataset_name=DATASETS[source], progress=progress,
-                                pipelines_dir=folder)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"destination": digest}))
-    return pipeline
-
-
 def run_source(source: str, destination: Destination, on_progress: OnProgress | None = None,
                privacy: Privacy | None = None) -> SourceRun:
     """Runs one source into the destination. Never raises for the source's own failures."""
@@ -149,7 +124,7 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
                 if privacy is not None and not privacy.keeps:
                     with destination.warehouse() as wh:
                         mark_unchecked(wh)
-                pipeline.load()
+                record_load(pipeline, pipeline.load().loads_ids)
                 delete_loaded_packages(pipeline)
                 result.completed_pending = True
             checkpoint = make_checkpoint()
@@ -192,6 +167,7 @@ def _load_in_checkpoints(pipeline: dlt.Pipeline, source: str, http: HttpClient,
         info = pipeline.run(build_source(source, http, checkpoint, privacy),
                             loader_file_format=destination.loader_file_format)
         info.raise_on_failed_jobs()
+        record_load(pipeline, info.loads_ids)
         delete_loaded_packages(pipeline)
         result.loaded = True
         result.checkpoints += 1
