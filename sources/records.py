@@ -34,6 +34,35 @@ QUARANTINE_HINTS = dlt.mark.make_hints(
 )
 
 
+class OncePerLoad:
+    """The keys a resource has handed to dlt in this load: a row whose key came before (a
+    page read twice, a record listed and refreshed) is dropped and counted, so a merge
+    declared deduplicated (`MERGE_DEDUPLICATED`) never receives two copies. One per
+    resource per load: a checkpoint starts a new load, which bounds the memory."""
+
+    def __init__(self, key: str, what: str) -> None:
+        self.key = key
+        self.what = what
+        self.seen: set[str] = set()
+        self.repeated = 0
+
+    def __call__(self, rows: list[dict]) -> list[dict]:
+        fresh = []
+        for row in rows:
+            value = row[self.key]
+            if value in self.seen:
+                self.repeated += 1
+                continue
+            self.seen.add(value)
+            fresh.append(row)
+        return fresh
+
+    def report(self) -> None:
+        if self.repeated:
+            log.warning("%s: %d row(s) came twice in one load; loaded once", self.what,
+                        self.repeated)
+
+
 def quarantined(entries: list[dict]) -> Any:
     """Quarantine entries, marked for the `quarantine` table. Only these: hints given
     without a table variant would send every later item of the resource there too."""

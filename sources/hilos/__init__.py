@@ -28,7 +28,8 @@ from ..errors import ConfigError
 from ..http import HttpClient
 from ..privacy import HILOS_CONTACT_RUN, HILOS_EXECUTION, Privacy, Scrub
 from ..records import (
-    MERGE_DEDUPLICATED,  # a load yields each id once: `Window` and `ListRead` drop repeats
+    MERGE_DEDUPLICATED,  # each id once per load: OncePerLoad sees to it
+    OncePerLoad,
     Quarantine,
     check_records,
     parse_timestamp,
@@ -131,7 +132,9 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
     reads = Sync(lambda first: client.contact_pages(page_size, first), before, plan.start,
                  CONTACT_STATUSES, quarantine, checkpoint, "flow-execution-contact",
                  as_json=CONTACT_AS_JSON, scrub=scrub)
+    once = OncePerLoad("id", "Hilos flow-execution-contact")
     for rows, bad in reads.pages():
+        rows = once(rows)
         progress.add(rows)
         if rows:
             yield to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts", REQUIRED,
@@ -141,6 +144,7 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
     state.update(progress.finish(reads.cut).to_state())
     _record_failure(state, reads)
     quarantine.report()
+    once.report()
     if reads.duplicates:
         log.info("Hilos flow-execution-contact: %d row(s) repeated across pages (new runs "
                  "arrived while paging); loaded once", reads.duplicates)
@@ -161,7 +165,9 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
     quarantine = Quarantine("Hilos", "flow_executions")
     reads = Sync(client.execution_pages, before, plan.start, EXECUTION_STATUSES, quarantine,
                  checkpoint, "flow-execution", scrub=scrub)
+    once = OncePerLoad("id", "Hilos flow-execution")
     for rows, bad in reads.pages():
+        rows = once(rows)
         progress.listed(rows)
         if rows:
             yield to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED,
@@ -186,6 +192,8 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
         refreshed.extend(rows)
         if bad:
             yield quarantined(bad)
+    refreshed = once(refreshed)
+    once.report()
     if refreshed:
         yield to_arrow(refreshed, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED,
                        "flow_executions")

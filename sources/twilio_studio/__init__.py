@@ -33,7 +33,8 @@ from ..fanin import fan_in
 from ..http import HttpClient
 from ..privacy import TWILIO_EXECUTION, TWILIO_STEP, Privacy, Scrub
 from ..records import (
-    MERGE_DEDUPLICATED,  # a sync yields executions once per flow, steps once per execution
+    MERGE_DEDUPLICATED,  # each key once per load: OncePerLoad sees to it
+    OncePerLoad,
     Quarantine,
     check_records,
     parse_timestamp,
@@ -136,7 +137,9 @@ def flows(client: TwilioClient, wanted: list[str] | None) -> Iterator[Any]:
     quarantine = Quarantine("Twilio Studio", "flows")
     rows, bad = check_records(client.selected_flows(wanted), quarantine, key="sid",
                               cursor="date_created", also_timestamps=TIMESTAMPS)
-    yield rows
+    once = OncePerLoad("sid", "Twilio Studio flows")
+    yield once(rows)
+    once.report()
     if bad:
         yield quarantined(bad)
     quarantine.report()
@@ -166,10 +169,12 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     tasks = (lambda emit, sid=sid: sync_flow(client, sid, FlowCursor.from_state(cursors.get(sid)),
                                               initial_date, quarantine, emit, scrubs[0])
              for sid in _until_due(flow_sids, checkpoint, []))
+    once = OncePerLoad("sid", "Twilio Studio executions")
     for msg in fan_in(tasks, max_workers, depth=max_workers * 2, name="twilio-flow"):
         if isinstance(msg, Rows):
-            if msg.rows:
-                yield to_arrow(msg.rows, EXECUTION_TYPES, "Twilio Studio executions", REQUIRED,
+            rows = once(msg.rows)
+            if rows:
+                yield to_arrow(rows, EXECUTION_TYPES, "Twilio Studio executions", REQUIRED,
                                "executions")
             if msg.bad:
                 yield quarantined(msg.bad)
@@ -183,6 +188,7 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
             log.error("%s; flow %s is read again next sync", msg.error, msg.flow_sid)
             failures.append(f"flow {msg.flow_sid}: {msg.error}")
     quarantine.report()
+    once.report()
     unfetched: list[tuple[str, str]] = []
     deferred: list[tuple[str, str]] = []
     wanted_steps = _until_due(list(dict.fromkeys(need_steps)), checkpoint, deferred)
@@ -224,6 +230,7 @@ def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers:
     """
     quarantine = Quarantine("Twilio Studio", "execution_steps")
     what = "Twilio Studio execution_steps"
+    once = OncePerLoad("sid", what)
     rows_out: list[dict] = []
     tasks = (lambda emit, e=e: fetch_steps(client, e, emit) for e in wanted)
     # a bounded number of results waiting: they never pile up in memory
@@ -237,7 +244,7 @@ def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers:
             continue
         rows, bad = check_records(msg.steps, quarantine, key="sid", cursor="date_created",
                                   also_timestamps=TIMESTAMPS, as_json=AS_JSON, scrub=scrub)
-        rows_out.extend(rows)
+        rows_out.extend(once(rows))
         if bad:
             yield quarantined(bad)
         if len(rows_out) >= batch:
@@ -246,3 +253,4 @@ def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers:
     if rows_out:
         yield _steps_table(rows_out, what)
     quarantine.report()
+    once.report()

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -56,6 +56,14 @@ def twilio_date(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def page_key(path: str, params: dict[str, Any]) -> tuple:
+    """What names one page of a list: its path and parameters, in any order, the first
+    page being `Page=0` whether or not the link says so."""
+    named = {k: str(v) for k, v in params.items()}
+    named.setdefault("Page", "0")
+    return path.rstrip("/"), tuple(sorted(named.items()))
+
+
 class TwilioClient:
     """Reads Twilio Studio lists and resources through an `HttpClient`."""
 
@@ -69,31 +77,42 @@ class TwilioClient:
     def pages(self, path: str, key: str, params: dict[str, Any], endpoint: str) -> Iterator[list[dict]]:
         """Pages of `key`, following `meta.next_page_url` on our own base URL.
 
-        A link to a page already read (a looping API or proxy) and a listing longer than
-        MAX_PAGES end with a `PagingError` naming the endpoint: a listing always ends.
+        A page is known by its path and parameters whatever their order or spelling (the
+        first page is `Page=0`, as Twilio's own `meta.url` names it). A link to a page
+        already read (a looping API or proxy), a page whose rows are the page before's,
+        and a listing longer than MAX_PAGES end with a `PagingError` naming the endpoint:
+        a listing always ends, and no page is read twice.
         """
         url: str | None = path
         query: dict[str, Any] | None = params
-        seen: set[str] = set()
+        seen = {page_key(path, params)}
+        previous: tuple = ()
         while url:
             body = self.http.get_json(url, query, endpoint=endpoint, expect=page_of(key))
-            yield body[key]
+            rows = body[key]
+            ids = tuple(r.get("sid") for r in rows if isinstance(r, dict))
+            if ids and ids == previous:
+                raise PagingError(f"Twilio Studio: GET {endpoint}: a page repeats the page "
+                                  "before; the listing is stopped", endpoint=endpoint)
+            previous = ids
+            yield rows
             nxt = (body.get("meta") or {}).get("next_page_url")
             if not nxt:
                 return
             # the link names studio.twilio.com (or a proxy): its path and query, on our base
             # url, without the base url's own path prefix twice
             parts = urlsplit(nxt)
-            link = f"{self._relative(parts.path)}?{parts.query}"
-            if link in seen or link == url:
+            relative = self._relative(parts.path)
+            link = page_key(relative, dict(parse_qsl(parts.query, keep_blank_values=True)))
+            if link in seen:
                 raise PagingError(f"Twilio Studio: GET {endpoint}: the next-page link repeats "
                                   "a page already read; the listing is stopped",
                                   endpoint=endpoint)
-            if len(seen) >= MAX_PAGES:
+            if len(seen) > MAX_PAGES:
                 raise PagingError(f"Twilio Studio: GET {endpoint}: more than {MAX_PAGES:,} "
                                   "pages; the listing is stopped", endpoint=endpoint)
             seen.add(link)
-            url, query = link, None
+            url, query = f"{relative}?{parts.query}", None
 
     def _relative(self, path: str) -> str:
         prefix = self.http.base_path

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from sources.arrow import _to_arrow_by_row, arrow_types, to_arrow
+from sources.records import OncePerLoad
 
 COLUMNS = {"created_on": {"data_type": "timestamp"}, "reason": {"data_type": "text"},
            "owner__role": {"data_type": "bigint"}}
@@ -142,3 +143,10 @@ def test_loaded_like_the_json_path(tmp_path: Path) -> None:
         assert layout("as_arrow") == layout("as_json")
         assert rows("as_arrow") == rows("as_json")
         assert len(rows("as_arrow")) == 2
+
+
+def test_a_key_is_handed_to_dlt_once_per_load() -> None:
+    once = OncePerLoad("sid", "steps")
+    assert once([{"sid": "a"}, {"sid": "b"}, {"sid": "a"}]) == [{"sid": "a"}, {"sid": "b"}]
+    assert once([{"sid": "b", "v": 2}, {"sid": "c"}]) == [{"sid": "c"}]
+    assert once.repeated == 2
