@@ -37,6 +37,7 @@ from sources.privacy import (
 from transforms.runner import INTERNAL_SCHEMA, SCHEMA, Warehouse
 
 MARKER = f"{INTERNAL_SCHEMA}.privacy"
+MAPPING = f"{INTERNAL_SCHEMA}.privacy_map"  # clear -> hashed, only while a pass runs
 NOT_HASHED = "not ({c} ~ '^[0-9a-f]{{64}}$')"
 BATCH = 50_000  # distinct addresses hashed at a time
 
@@ -79,6 +80,7 @@ def recorded(wh: Warehouse) -> tuple[Mode, str, bool] | None:
 
 def reconcile(wh: Warehouse, privacy: Privacy, rewrite: bool) -> Reconciled:
     """Brings the stored rows in line with `privacy` before a run loads (see module)."""
+    _no_mapping_left(wh)
     before = recorded(wh)
     if before is None:
         _record(wh, privacy)
@@ -153,6 +155,7 @@ def mark_unchecked(wh: Warehouse) -> None:
 
 def settle(wh: Warehouse, privacy: Privacy) -> Reconciled:
     """The pass of `enforce` after pending loads completed; the warehouse checked again."""
+    _no_mapping_left(wh)
     changed = enforce(wh, privacy)
     _record(wh, privacy)
     return Reconciled(changed)
@@ -194,7 +197,7 @@ def _hash_column(wh: Warehouse, table: str, column: str, privacy: Privacy) -> in
     total = int(wh.scalar(f"select count(*) from {table} where {clear}"))
     if not total:
         return 0
-    mapping = f"{INTERNAL_SCHEMA}.privacy_map"
+    mapping = MAPPING
     wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
     wh.execute(f"drop table if exists {mapping}")
     wh.execute(f"create table {mapping} (clear text, hashed text)")
@@ -207,10 +210,20 @@ def _hash_column(wh: Warehouse, table: str, column: str, privacy: Privacy) -> in
             break
         _insert_pairs(wh, mapping, [(v, privacy.address(v)) for v in values])
         last = values[-1]
-    wh.execute(f"update {table} as t set {column} = m.hashed from {mapping} as m "
-               f"where t.{column} = m.clear")
+    _apply_hashes(wh, table, column, mapping)
     wh.execute(f"drop table {mapping}")
     return total
+
+
+def _apply_hashes(wh: Warehouse, table: str, column: str, mapping: str) -> None:
+    wh.execute(f"update {table} as t set {column} = m.hashed from {mapping} as m "
+               f"where t.{column} = m.clear")
+
+
+def _no_mapping_left(wh: Warehouse) -> None:
+    """The clear-to-hash table of a pass that was killed before it dropped it (after its
+    last update, the next pass finds nothing to hash and would never get to it)."""
+    wh.execute(f"drop table if exists {MAPPING}")
 
 
 def _insert_pairs(wh: Warehouse, table: str, pairs: list[tuple[str, str]]) -> None:

@@ -284,3 +284,35 @@ def test_a_load_left_pending_in_clear_is_hashed_when_it_completes(psim: Simulato
     phones = read(db, "select contact__phone from hilos.flow_execution_contacts "
                       "where contact__phone is not null")
     assert phones and {p for (p,) in phones} <= {hmac_hex(KEY, a) for a in addresses(psim)}
+
+
+def test_no_clear_address_survives_a_kill_after_the_last_hash(psim: Simulator, tmp_path: Path,
+                                                               kind: str) -> None:
+    """Issue 22: killed right after the last hash update of a keep -> hash switch,
+    `analytics_internal.privacy_map` (clear addresses beside their hashes) was never
+    dropped: the next run found nothing left to hash and returned before the drop."""
+    from pipelines.privacy import _tables
+    from transforms.runner import Warehouse
+
+    with warehouse(kind, tmp_path) as (dest, rows):
+        keep = env_for(psim, tmp_path, **dest)
+        assert flowsync(["run", "--destination", kind], keep, tmp_path).returncode == 0
+        target = (dest.get("DESTINATION__DUCKDB__CREDENTIALS")
+                  or dest["DESTINATION__POSTGRES__CREDENTIALS"])
+        with Warehouse.connect(kind, target) as wh:
+            passes = sum(1 for table, columns, _ in _tables(wh) for column in columns
+                         if wh.scalar(f"select count({column}) from {table}"))
+        assert passes >= 3
+        hashed = env_for(psim, tmp_path, **dest, PRIVACY__CONTACT_ADDRESS="hash",
+                         PRIVACY__HASH_KEY=KEY)
+        args = ["run", "--destination", kind]
+        killed = killpoint("hashed", passes, args, hashed, tmp_path)
+        assert killed.returncode == -9, killed.stderr
+        # the state the defect left: every address hashed, the mapping still there
+        assert rows("select count(*) from information_schema.tables where table_name = "
+                    "'privacy_map'") == [(1,)]
+        result = flowsync(args, hashed, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert rows("select count(*) from information_schema.tables where table_name = "
+                    "'privacy_map'") == [(0,)]
+        assert leaks(stored_strings(rows, kind), psim) == []
