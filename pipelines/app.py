@@ -17,14 +17,14 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 from dlt.common.runtime import signals
 
-from sources.errors import ConfigError, FlowsyncError, Outcome
+from sources.errors import ConfigError, FlowsyncError, Outcome, first_line
 from sources.privacy import Privacy
 
 from . import config
@@ -139,8 +139,8 @@ def transform(destination: Destination) -> Exit:
         print(f"flowsync: transform: {exc}; the previous tables are kept", file=sys.stderr)
         return Exit.FAILED
     except Exception as exc:  # the database's own error, in one line
-        print(f"flowsync: transform failed: {type(exc).__name__}: "
-              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", file=sys.stderr)
+        print(f"flowsync: transform failed: {type(exc).__name__}: {first_line(exc)}",
+              file=sys.stderr)
         return Exit.FAILED
     marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if r.schema == SCHEMA)
     print(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
@@ -157,11 +157,17 @@ def hang_timeout() -> float:
     return float(config.get_int("destination.postgres.hang_timeout", minimum=0))
 
 
-def destination_or_exit(kind: str, duckdb_path: str | None = None) -> Destination | Exit:
+def destination_or_exit(kind: str, duckdb_path: str | None = None,
+                        sources: Sequence[str] = ()) -> Destination | Exit:
+    """The destination, once every setting the command reads is known good (`config.check`):
+    a bad one is exit 2 before any file, folder, connection or request."""
     try:
-        destination = make_destination(kind, duckdb_path)
-        hang_timeout()  # a bad value is a configuration error before anything runs
-        return destination
+        config.check(sources)
+    except ConfigError as exc:
+        print(f"flowsync: {exc}", file=sys.stderr)
+        return Exit.CONFIG
+    try:
+        return make_destination(kind, duckdb_path)
     except ConfigError as exc:
         print(f"flowsync: {kind}: {exc}", file=sys.stderr)
         return Exit.CONFIG
@@ -173,7 +179,7 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
 
     Returns the exit code and what each source did.
     """
-    destination = destination_or_exit(destination_kind, duckdb_path)
+    destination = destination_or_exit(destination_kind, duckdb_path, sources)
     if isinstance(destination, Exit):
         return destination, []
     try:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from sources.errors import redact
+
 from .app import (
     Exit,
     destination_or_exit,
@@ -47,6 +49,14 @@ def _utc(text: str) -> datetime:
         return datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an ISO 8601 date-time, got {text!r}") from None
+
+
+class Redacted(logging.Filter):
+    """Log records with every secret removed (`sources.errors.redact`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     telemetry_off_unless_asked()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # no message may quote a secret: a DSN in a driver's or dlt's error, a URL's password
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(Redacted())
+    logging.getLogger("dlt").addFilter(Redacted())
     if not args.verbose:
         # progress and summaries are printed; the http layer's retry notes stay in -v
         logging.getLogger("flowsync").setLevel(logging.INFO if not sys.stderr.isatty()

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import dlt
 
@@ -20,6 +23,7 @@ from sources import checkpoint
 from sources.errors import ConfigError
 from sources.hilos import settings as hilos
 from sources.privacy import Privacy
+from sources.records import parse_timestamp
 from sources.twilio_studio import settings as twilio
 from transforms.runner import DEFAULT_FAILURE_EVENTS, DEFAULT_TIMEOUT_EVENTS
 
@@ -178,3 +182,50 @@ def telemetry_off_unless_asked() -> None:
         start_telemetry(resolve_configuration(RuntimeConfiguration()))
         return
     os.environ[env] = "false"  # and so it stays, should dlt start its runtime again
+
+
+def check(sources: Sequence[str]) -> None:
+    """Every setting a command reads, read, typed and validated before it touches a file,
+    folder, connection or API: a ConfigError naming the first bad one (exit 2)."""
+    get_int("checkpoint.seconds", minimum=1)
+    get_int("checkpoint.requests", minimum=20)
+    get_int("lock.wait_seconds", minimum=0)
+    get_int("destination.postgres.statement_timeout", minimum=0)
+    get_int("destination.postgres.hang_timeout", minimum=0)
+    get_bool("privacy.rewrite")
+    privacy()
+    event_lists()
+    if "hilos" in sources:
+        get_int(H + "page_size", minimum=1)
+        get_int(H + "lookback_days", minimum=0)
+        _date(H + "initial_date")
+        _http_url(H + "base_url")
+    if "twilio_studio" in sources:
+        _http_url(T + "base_url")
+        get_int(T + "max_workers", minimum=1)
+        _date(T + "initial_date")
+        if str(get(T + "api_version")) not in twilio.API_VERSIONS:
+            raise ConfigError(f"{T}api_version must be v1 or v2, not {get(T + 'api_version')!r}")
+        sids = get(T + "flow_sids")
+        if isinstance(sids, str):
+            try:
+                sids = json.loads(sids) if sids.strip().startswith("[") else [sids]
+            except json.JSONDecodeError:
+                sids = None
+        if sids is not None and (not isinstance(sids, list) or not all(
+                isinstance(s, str) and re.match(twilio.FLOW_SID_PATTERN, s) for s in sids)):
+            raise ConfigError(f"{T}flow_sids must be a list of flow SIDs (FW + 32 hex), "
+                              f"not {get(T + 'flow_sids')!r}")
+
+
+def _date(key: str) -> None:
+    value = get(key)
+    if value and parse_timestamp(str(value)) is None:
+        raise ConfigError(f"{key} is not an ISO 8601 date: {value!r}")
+
+
+def _http_url(key: str) -> None:
+    value = str(get(key))
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{key} must be an http:// or https:// URL, not {value!r}")

@@ -8,6 +8,7 @@ local state is touched. `held` takes the warehouse's lock for a command (`lock`)
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
-from sources.errors import ConfigError, first_line
+from sources.errors import ConfigError, first_line, keep_secret
 from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
 from transforms.runner import Warehouse
 
@@ -31,7 +32,12 @@ DATASETS = {"hilos": "hilos", "twilio_studio": "twilio_studio"}
 # measured (README): parquet loads DuckDB 3.6x faster than dlt's default insert path;
 # COPY (csv) edges out inserts on Postgres
 LOADER_FORMAT = {"duckdb": "parquet", "postgres": "csv"}
-CONNECT_TIMEOUT = 15  # seconds, as dlt's own Postgres connections
+# on every Postgres connection flowsync or dlt opens (a DSN's own values win): a connect
+# that gets no answer, a peer that vanished (a half-open connection after a failover) and
+# data the network never acknowledges end the connection instead of waiting forever
+CLIENT_OPTIONS = {"connect_timeout": "15", "keepalives": "1", "keepalives_idle": "30",
+                  "keepalives_interval": "10", "keepalives_count": "3",
+                  "tcp_user_timeout": "60000"}
 
 
 @dataclass
@@ -88,6 +94,11 @@ def duckdb_destination(path: str | None = None) -> Destination:
     raw = path or config.get("destination.duckdb.credentials")
     if not isinstance(raw, str):
         raise ConfigError("destination.duckdb.credentials must be a file path")
+    if raw.strip() == ":memory:" or re.match(r"\s*(md|motherduck):", raw) or (
+            "://" in raw and not raw.startswith("duckdb:///")):
+        raise ConfigError("destination.duckdb.credentials must be a local DuckDB file path: "
+                          "in-memory databases, MotherDuck (md:) and URLs are not supported "
+                          "(a run's data would vanish, or go where flowsync cannot lock it)")
     file = Path(raw.removeprefix("duckdb:///")).expanduser().resolve()
     # duckdb names its catalog after the file; a dataset of the same name confuses its binder
     if file.stem in (*DATASETS.values(), ANALYTICS_SCHEMA):
@@ -111,20 +122,50 @@ def postgres_destination() -> Destination:
                           "(DESTINATION__POSTGRES__CREDENTIALS), e.g. "
                           "postgresql://user:password@host:5432/db")
     import psycopg2
-    from psycopg2.extensions import parse_dsn
+    from psycopg2.extensions import make_dsn
 
-    dsn = str(dsn)
+    parts = postgres_parts(str(dsn))
+    dsn = make_dsn(**parts)
+    keep_secret(dsn)
     _bound_statements(config.get_int("destination.postgres.statement_timeout", minimum=0))
     try:
-        psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT).close()
+        psycopg2.connect(dsn).close()
     except psycopg2.Error as exc:
-        # the driver's message names host and port, never the password
         raise ConfigError(f"Postgres is unreachable: {first_line(exc)}") from None
-    parts = parse_dsn(dsn)
     label = (f"postgres://{parts.get('user', '')}@{parts.get('host', '')}:"
              f"{parts.get('port', 5432)}/{parts.get('dbname', '')}")
     return Destination("postgres", dlt.destinations.postgres(libpq_credentials(parts)), label,
                        label, dsn, state_dir=state_dir(Path.cwd() / "flowsync-postgres.state"))
+
+
+def postgres_parts(raw: str) -> dict[str, str]:
+    """The DSN's libpq options, with the client-side bounds (`CLIENT_OPTIONS`) unless it
+    sets its own. Refused, without quoting it (it holds a password), when it is not a
+    PostgreSQL DSN or does not name the host and database flowsync is to load into."""
+    from psycopg2.extensions import parse_dsn
+
+    keep_secret(raw)
+    scheme = re.match(r"\s*([A-Za-z][\w+.-]{0,30})://", raw)
+    if scheme and scheme.group(1).lower() not in ("postgresql", "postgres"):
+        sqlalchemy = scheme.group(1).lower().startswith(("postgresql+", "postgres+"))
+        raise ConfigError(
+            f"destination.postgres.credentials is not a PostgreSQL DSN ({scheme.group(1)}://"
+            f"{'; SQLAlchemy names the driver there, libpq does not' if sqlalchemy else ''}): "
+            "use postgresql://user:password@host:5432/database")
+    try:
+        parts = parse_dsn(raw.strip())
+    except Exception:  # libpq's message quotes the whole string
+        raise ConfigError("destination.postgres.credentials is not a DSN libpq can read: use "
+                          "postgresql://user:password@host:5432/database (or host=... "
+                          "dbname=... pairs)") from None
+    keep_secret(parts.get("password"))
+    missing = [name for key, name in (("host", "host"), ("dbname", "database"))
+               if not parts.get(key)]
+    if missing:
+        raise ConfigError(f"destination.postgres.credentials names no {' and no '.join(missing)}"
+                          ": flowsync loads only where it is told to (libpq's defaults would "
+                          "pick one); e.g. postgresql://user@host:5432/database")
+    return {**CLIENT_OPTIONS, **parts}
 
 
 @configspec(init=False)

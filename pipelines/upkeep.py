@@ -46,7 +46,7 @@ def keep_private(destination: Destination, step: Callable[[Warehouse], Reconcile
         with destination.warehouse() as wh:
             done = step(wh)
     except Exception as exc:  # the database's own error, in one line
-        print(f"flowsync: privacy: {type(exc).__name__}: {str(exc).strip()[:300]}",
+        print(f"flowsync: privacy: {type(exc).__name__}: {first_line(exc)[:300]}",
               file=sys.stderr)
         return Exit.FAILED
     if done.problem:

@@ -7,6 +7,7 @@ error instead of guessing it later from exception types or message text.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import ClassVar
 
@@ -22,9 +23,31 @@ class Outcome(StrEnum):
 
 
 def first_line(exc: BaseException) -> str:
-    """An error in one line: its message's first line, or its type's name."""
-    text = str(exc).strip()
+    """An error in one line, secrets redacted: its message's first line, or its type's name."""
+    text = redact(str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+# secrets this process was given (a DSN, its password): never printed, whatever quotes them
+_SECRETS: set[str] = set()
+# user:password@ in a URL or a bare DSN, and libpq's password=... (quoted or not)
+_USERINFO = re.compile(r"(?<![\w%])([\w.~%+-]+):([^@\s\"'/]+)@")
+_PASSWORD = re.compile(r"\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"']+)", re.IGNORECASE)
+
+
+def keep_secret(*values: str | None) -> None:
+    """Registers values that `redact` removes from every message from now on."""
+    _SECRETS.update(v for v in values if v and len(v) >= 3)
+
+
+def redact(text: str) -> str:
+    """The text without any registered secret, URL password or `password=` value: used by
+    every message that can quote a destination (parse errors of any shape, the driver's,
+    dlt's)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}:***@", text)
+    return _PASSWORD.sub(lambda m: f"{m.group(1)}***", text)
 
 
 class FlowsyncError(Exception):
