@@ -165,7 +165,8 @@ def postgres_parts(raw: str) -> dict[str, str]:
         raise ConfigError(f"destination.postgres.credentials names no {' and no '.join(missing)}"
                           ": flowsync loads only where it is told to (libpq's defaults would "
                           "pick one); e.g. postgresql://user@host:5432/database")
-    return {**CLIENT_OPTIONS, **parts}
+    # the watchdog finds this command's backends by name (`watchdog`)
+    return {**CLIENT_OPTIONS, "application_name": f"flowsync-{os.getpid()}", **parts}
 
 
 @configspec(init=False)
