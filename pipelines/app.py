@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from dlt.common.runtime import signals
 
+from sources import registry
 from sources.errors import ConfigError, FlowsyncError, Outcome, first_line
 from sources.privacy import Privacy
 
@@ -66,11 +67,9 @@ def select_sources(wanted: str) -> Selection:
     """`all` (every configured source) or one source, which must be configured."""
     configured = config.configured_sources()
     if wanted == "all":
-        if not configured:
-            return Selection([], config.NOTHING_CONFIGURED)
-        return Selection([s for s in config.SOURCES if s in configured])
+        return Selection(configured, None if configured else config.nothing_configured())
     if wanted not in configured:
-        return Selection([], f"{wanted} is not configured: set {config.SOURCE_HINTS[wanted]}")
+        return Selection([], f"{wanted} is not configured: set {registry.get(wanted).hint}")
     return Selection([wanted])
 
 
@@ -124,10 +123,9 @@ def transform(destination: Destination) -> Exit:
 
     t0 = time.perf_counter()
     try:
-        timeout_events, failure_events = config.event_lists()
+        variables = config.model_variables()
         with destination.warehouse() as wh:
-            results = build(wh, timeout_events, failure_events,
-                            should_stop=signals.was_signal_received)
+            results = build(wh, variables, should_stop=signals.was_signal_received)
     except BuildStoppedError as exc:
         print(f"flowsync: transform: {exc}; the tables built before it are new, the "
               "others as they were", file=sys.stderr)
@@ -154,7 +152,7 @@ def transform_watched(destination: Destination) -> Exit:
 
 
 def hang_timeout() -> float:
-    return float(config.get_int("destination.postgres.hang_timeout", minimum=0))
+    return float(config.get_int("destination.postgres.hang_timeout"))
 
 
 def destination_or_exit(kind: str, duckdb_path: str | None = None,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from sources import registry
 from sources.errors import redact
 
 from .app import (
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="incremental extract and load, then rebuild analytics")
-    run.add_argument("--source", choices=["hilos", "twilio_studio", "all"], default="all")
+    run.add_argument("--source", choices=[*registry.names(), "all"], default="all")
     run.add_argument("--destination", choices=["duckdb", "postgres"], default="duckdb")
     run.add_argument("--no-transform", action="store_true", help="skip the analytics rebuild")
 
@@ -148,18 +149,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return Exit.CONFIG
     sim.faults.configure(rates=dict(args.fault), retry_after=args.retry_after,
                          latency_ms=args.latency_ms, concurrency_limit=args.concurrency_limit)
-    info = sim.info()
-    t, h = info["twilio"], info["hilos"]
-    print(f"flowsync simulator on {sim.base_url} (seed {config.seed}, clock {info['now']})")
-    print(f"  twilio studio: {t['flows']} flows, {t['executions']} executions in retention")
-    print(f"  hilos: {h['flows']} flows, {h['flow_executions']} flow executions, "
-          f"{h['contact_runs']} contact runs")
+    print(f"flowsync simulator on {sim.base_url} (seed {config.seed}, clock "
+          f"{sim.info()['now']}): {sim.describe()}")
     print("point a pipeline at it (these credentials are the simulator's own):")
-    print(f"  export SOURCES__HILOS__BASE_URL={sim.base_url}")
-    print(f"  export SOURCES__HILOS__API_TOKEN={h['api_token']}")
-    print(f"  export SOURCES__TWILIO_STUDIO__BASE_URL={sim.base_url}")
-    print(f"  export SOURCES__TWILIO_STUDIO__ACCOUNT_SID={t['account_sid']}")
-    print(f"  export SOURCES__TWILIO_STUDIO__AUTH_TOKEN={t['auth_token']}")
+    for name, value in sim.pipeline_env().items():
+        print(f"  export {name}={value}")
     print("admin: GET /_sim/info | POST /_sim/advance {\"seconds\": 3600} | "
           "POST /_sim/faults {\"rates\": {\"429\": 0.1}} | GET /_sim/stats")
     print("Ctrl-C stops it.", flush=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from simulator import SimConfig, Simulator
+from sources import registry
 from transforms.runner import Warehouse
 
 from .app import Exit, run_sources
@@ -82,26 +83,15 @@ def run_demo(duckdb_path: str, small: bool = False, privacy: str = "keep") -> in
     scale = SMALL_SCALE if small else DEMO_SCALE
     with Simulator(SimConfig(seed=42, spec_shapes=True, **scale)) as sim, \
             tempfile.TemporaryDirectory(prefix="flowsync-demo-") as dlt_dir:
-        info = sim.info()
-        print(f"flowsync demo: simulator on {sim.base_url}: {info['twilio']['flows']} Twilio "
-              f"Studio flows with {info['twilio']['executions']:,} executions, "
-              f"{info['hilos']['flows']} Hilos flows with {info['hilos']['contact_runs']:,} "
-              "contact runs")
-        cfg = sim.world.config
+        print(f"flowsync demo: simulator on {sim.base_url}: {sim.describe()}")
         if privacy != "keep":
             print(f"flowsync demo: contact addresses {privacy}"
                   + ("ed with HMAC-SHA256 and a key made for this demo (not shown)"
                      if privacy == "hash" else "ped: not stored"))
         with _env(DLT_DATA_DIR=dlt_dir, FLOWSYNC__STATE_DIR=dlt_dir,
                   PRIVACY__CONTACT_ADDRESS=privacy, PRIVACY__HASH_KEY=secrets.token_hex(32),
-                  SOURCES__HILOS__BASE_URL=sim.base_url,
-                  SOURCES__HILOS__API_TOKEN=cfg.hilos_api_token,
-                  SOURCES__TWILIO_STUDIO__BASE_URL=sim.base_url,
-                  SOURCES__TWILIO_STUDIO__ACCOUNT_SID=cfg.twilio_account_sid,
-                  SOURCES__TWILIO_STUDIO__AUTH_TOKEN=cfg.twilio_auth_token,
-                  SOURCES__TWILIO_STUDIO__MAX_WORKERS="8"):
-            code, _ = run_sources(["hilos", "twilio_studio"], "duckdb", str(path),
-                                  analytics=True)
+                  **sim.pipeline_env()):
+            code, _ = run_sources(registry.names(), "duckdb", str(path), analytics=True)
     if code != Exit.OK:
         return code
     report = path.with_name(f"{path.stem}-report.html")
@@ -121,11 +111,13 @@ Where to look next:
   the warehouse:  {path}
   analytics:      analytics.flow_runs, completion_rate, status_funnel, status_counts,
                   step_funnel (README: one section per table)
-  raw data:       hilos (flow_executions, flow_execution_contacts), twilio_studio (flows,
-                  executions, execution_steps)
+  raw data:       {RAW}
   try:            {_example(path)}
   against your own accounts: put credentials in .dlt/secrets.toml and run `flowsync run`""")
     return Exit.OK
+
+
+RAW = ", ".join(f"{s.dataset} ({', '.join(t.name for t in s.tables)})" for s in registry.SOURCES)
 
 
 def _example(path: Path) -> str:

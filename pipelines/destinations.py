@@ -21,6 +21,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
+from sources import registry
 from sources.errors import ConfigError, first_line, keep_secret
 from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
 from transforms.runner import Warehouse
@@ -28,7 +29,6 @@ from transforms.runner import Warehouse
 from . import config
 from .lock import hold_duckdb, hold_postgres
 
-DATASETS = {"hilos": "hilos", "twilio_studio": "twilio_studio"}
 # measured (README): parquet loads DuckDB 3.6x faster than dlt's default insert path;
 # COPY (csv) edges out inserts on Postgres
 LOADER_FORMAT = {"duckdb": "parquet", "postgres": "csv"}
@@ -73,7 +73,7 @@ class Destination:
 def held(destination: Destination) -> Iterator[Destination]:
     """The warehouse's lock for one command (`lock`): waits its turn, up to
     lock.wait_seconds. Yields the destination to use meanwhile."""
-    limit = float(config.get_int("lock.wait_seconds", minimum=0))
+    limit = float(config.get_int("lock.wait_seconds"))
     if destination.kind == "duckdb":
         with hold_duckdb(destination.target, limit, destination.options) as conn:
             yield replace(destination, connection=conn,
@@ -101,7 +101,7 @@ def duckdb_destination(path: str | None = None) -> Destination:
                           "(a run's data would vanish, or go where flowsync cannot lock it)")
     file = Path(raw.removeprefix("duckdb:///")).expanduser().resolve()
     # duckdb names its catalog after the file; a dataset of the same name confuses its binder
-    if file.stem in (*DATASETS.values(), ANALYTICS_SCHEMA):
+    if file.stem in (*(s.dataset for s in registry.SOURCES), ANALYTICS_SCHEMA):
         raise ConfigError(f"DuckDB file name {file.name!r} clashes with dataset {file.stem!r}; "
                           "choose another name (e.g. flowsync.duckdb)")
     if not file.parent.is_dir():
@@ -127,7 +127,7 @@ def postgres_destination() -> Destination:
     parts = postgres_parts(str(dsn))
     dsn = make_dsn(**parts)
     keep_secret(dsn)
-    _bound_statements(config.get_int("destination.postgres.statement_timeout", minimum=0))
+    _bound_statements(config.get_int("destination.postgres.statement_timeout"))
     try:
         psycopg2.connect(dsn).close()
     except psycopg2.Error as exc:

@@ -26,16 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sources import registry
 from transforms.runner import INTERNAL_SCHEMA, SCHEMA, load_models, schema_of
 from transforms.warehouse import Warehouse
 
 from . import __version__
-from .destinations import DATASETS
 
 LAYOUT = f"{INTERNAL_SCHEMA}.flowsync_layout"
-# each raw table's key (the merge's primary key)
-RAW_KEYS = {"hilos": {"flow_executions": "id", "flow_execution_contacts": "id"},
-            "twilio_studio": {"flows": "sid", "executions": "sid", "execution_steps": "sid"}}
+DATASETS = [source.dataset for source in registry.SOURCES]
 
 
 @dataclass
@@ -49,7 +47,7 @@ class Migrated:
 
 
 def _raw_load_ids(wh: Warehouse) -> list[str]:
-    for dataset in DATASETS.values():
+    for dataset in DATASETS:
         last = None
         if wh.columns(dataset, "_dlt_loads") is not None:
             last = wh.scalar(f"select max(load_id) from {dataset}._dlt_loads where status = 0")
@@ -83,12 +81,13 @@ def _internal_models_moved(wh: Warehouse) -> list[str]:
 
 def _no_key_twice(wh: Warehouse) -> list[str]:
     notices = []
-    for dataset, tables in RAW_KEYS.items():
-        for table, key in tables.items():
-            columns = wh.columns(dataset, table)
+    for source in registry.SOURCES:
+        for table in source.tables:
+            key, dataset = table.key, source.dataset
+            columns = wh.columns(dataset, table.name)
             if columns is None:
                 continue
-            name = f"{dataset}.{table}"
+            name = f"{dataset}.{table.name}"
             twice = wh.scalar(f"select count(*) - count(distinct {key}) from {name}")
             if not twice:
                 continue
@@ -127,7 +126,7 @@ def migrate(wh: Warehouse) -> Migrated:
     missing = [s for s in STEPS if s[0] not in done]
     if not missing:
         return result
-    result.upgraded = any(wh.tables(schema) for schema in (*DATASETS.values(), SCHEMA))
+    result.upgraded = any(wh.tables(schema) for schema in (*DATASETS, SCHEMA))
     wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
     wh.execute(f"create table if not exists {LAYOUT} (version bigint, step text, "
                "applied_at timestamptz, flowsync text)")

@@ -21,19 +21,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sources.privacy import (
-    HILOS_CONTACT_RUN,
-    HILOS_EXECUTION,
-    NOTHING,
-    TWILIO_EXECUTION,
-    TWILIO_STEP,
-    Fields,
-    Mode,
-    Privacy,
-)
+from sources import registry
+from sources.privacy import NOTHING, Mode, Privacy
+from sources.spec import RawTable, Source
 from transforms.runner import INTERNAL_SCHEMA, SCHEMA, Warehouse
 
 MARKER = f"{INTERNAL_SCHEMA}.privacy"
@@ -41,20 +35,17 @@ MAPPING = f"{INTERNAL_SCHEMA}.privacy_map"  # clear -> hashed, only while a pass
 NOT_HASHED = "not ({c} ~ '^[0-9a-f]{{64}}$')"
 BATCH = 50_000  # distinct addresses hashed at a time
 
-# raw tables (and dlt's staging copies): address columns, personal column prefixes
-RAW: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "hilos": {"flow_execution_contacts": (("contact__phone", "contact__canonical_phone"),
-                                          ("contact__first_name", "contact__last_name",
-                                           "contact__email", "contact__meta"))},
-    "twilio_studio": {"executions": (("contact_channel_address",), ("context",)),
-                      "execution_steps": ((), ("context",))},
-}
-# child tables (lists in a record) that may name a contact: emptied
-CHILDREN = {"hilos": ("flow_executions__contact_filters",)}
-QUARANTINE_FIELDS: dict[str, Fields] = {"flow_execution_contacts": HILOS_CONTACT_RUN,
-                                        "flow_executions": HILOS_EXECUTION,
-                                        "executions": TWILIO_EXECUTION,
-                                        "execution_steps": TWILIO_STEP}
+def _column(path: str) -> str:
+    """A record's field path as dlt names the column (`contact.phone` -> contact__phone)."""
+    return path.replace(".", "__")
+
+
+def _raw_tables() -> Iterator[tuple[str, RawTable]]:
+    """(dataset, table) of every raw table of every source, and dlt's staging copies."""
+    for source in registry.SOURCES:
+        for table in source.tables:
+            for dataset in (source.dataset, f"{source.dataset}_staging"):
+                yield dataset, table
 
 
 @dataclass
@@ -73,7 +64,7 @@ def recorded(wh: Warehouse) -> tuple[Mode, str, bool] | None:
         row = wh.rows(f"select mode, key_id, checked from {MARKER}")
         if row:
             return Mode(row[0][0]), row[0][1] or "", bool(row[0][2])
-    if any(wh.columns(schema, table) for schema, tables in RAW.items() for table in tables):
+    if any(wh.columns(dataset, t.name) for dataset, t in _raw_tables()):
         return Mode.KEEP, "", True
     return None
 
@@ -121,17 +112,18 @@ def enforce(wh: Warehouse, privacy: Privacy) -> dict[str, int]:
             n = _null_column(wh, table, column)
             if n:
                 changed[f"{table}.{column}"] = n
-    for schema, children in CHILDREN.items():
-        for table in (f"{d}.{c}" for d in (schema, f"{schema}_staging") for c in children
-                      if wh.columns(d, c) is not None):
-            n = int(wh.scalar(f"select count(*) from {table}"))
+    # child tables (lists in a record, e.g. a Hilos execution's contact filters): emptied
+    for dataset, t in _raw_tables():
+        for child in (f"{t.name}__{_column(p)}" for p in t.personal.personal):
+            n = int(wh.scalar(f"select count(*) from {dataset}.{child}")
+                    if wh.columns(dataset, child) is not None else 0)
             if n:
-                wh.execute(f"delete from {table}")
-                changed[f"{table} (rows)"] = n
-    for schema in RAW:
-        n = _scrub_quarantine(wh, schema, privacy)
+                wh.execute(f"delete from {dataset}.{child}")
+                changed[f"{dataset}.{child} (rows)"] = n
+    for source in registry.SOURCES:
+        n = _scrub_quarantine(wh, source, privacy)
         if n:
-            changed[f"{schema}.quarantine.raw_record"] = n
+            changed[f"{source.dataset}.quarantine.raw_record"] = n
     return changed
 
 
@@ -141,8 +133,8 @@ def _record(wh: Warehouse, privacy: Privacy) -> None:
                "set_at timestamptz, checked boolean)")
     wh.execute("begin")
     wh.execute(f"delete from {MARKER}")
-    wh.execute(f"insert into {MARKER} values ('{privacy.mode}', '{privacy.key_id}', "
-               f"'{datetime.now(UTC).isoformat()}', true)")
+    wh.execute(f"insert into {MARKER} values (%s, %s, %s, true)",
+               (str(privacy.mode), privacy.key_id, datetime.now(UTC)))
     wh.execute("commit")
 
 
@@ -165,19 +157,19 @@ def _tables(wh: Warehouse) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]
     """(table, address columns, personal columns) present in this warehouse: the raw
     tables and dlt's staging copies, and every analytics table with `contact_address`."""
     out = []
-    for schema, tables in RAW.items():
-        for dataset in (schema, f"{schema}_staging"):
-            for table, (addresses, prefixes) in tables.items():
-                present = wh.columns(dataset, table)
-                if present is None:
-                    continue
-                personal = tuple(sorted(c for c in present if c.startswith(prefixes)))
-                out.append((f"{dataset}.{table}", tuple(c for c in addresses if c in present),
-                            personal))
+    for dataset, t in _raw_tables():
+        present = wh.columns(dataset, t.name)
+        if present is None:
+            continue
+        prefixes = tuple(_column(p) for p in t.personal.personal)
+        personal = tuple(sorted(c for c in present if prefixes and c.startswith(prefixes)))
+        out.append((f"{dataset}.{t.name}",
+                    tuple(c for c in map(_column, t.personal.addresses) if c in present),
+                    personal))
     for schema, table in wh.rows(
             "select table_schema, table_name from information_schema.columns "
-            f"where column_name = 'contact_address' and table_schema in ('{SCHEMA}', "
-            f"'{INTERNAL_SCHEMA}') order by 1, 2"):
+            "where column_name = 'contact_address' and table_schema in (%s, %s) order by 1, 2",
+            (SCHEMA, INTERNAL_SCHEMA)):
         out.append((f"{schema}.{table}", ("contact_address",), ()))
     return out
 
@@ -203,9 +195,10 @@ def _hash_column(wh: Warehouse, table: str, column: str, privacy: Privacy) -> in
     wh.execute(f"create table {mapping} (clear text, hashed text)")
     last: str | None = None
     while True:
-        after = "" if last is None else f" and {column} > {_quote(last)}"
+        after = "" if last is None else f" and {column} > %s"
         values = [r[0] for r in wh.rows(f"select distinct {column} from {table} where "
-                                        f"{clear}{after} order by 1 limit {BATCH}")]
+                                        f"{clear}{after} order by 1 limit {BATCH}",
+                                        None if last is None else (last,))]
         if not values:
             break
         _insert_pairs(wh, mapping, [(v, privacy.address(v)) for v in values])
@@ -245,27 +238,24 @@ def _insert_pairs(wh: Warehouse, table: str, pairs: list[tuple[str, str]]) -> No
                                  buffer)
 
 
-def _scrub_quarantine(wh: Warehouse, schema: str, privacy: Privacy) -> int:
+def _scrub_quarantine(wh: Warehouse, source: Source, privacy: Privacy) -> int:
     """The quarantine's raw records as they may be stored; returns how many changed."""
+    schema = source.dataset
     if wh.columns(schema, "quarantine") is None:
         return 0
+    fields = {t.name: t.personal for t in source.tables}
     changed = 0
     for resource, key, raw in wh.rows(f"select resource, record_key, raw_record "
                                       f"from {schema}.quarantine"):
-        fields = QUARANTINE_FIELDS.get(resource, NOTHING)
         try:
             record = json.loads(raw) if raw is not None else None
         except ValueError:
             record = raw
-        scrubbed = privacy.scrub(record, fields)
+        scrubbed = privacy.scrub(record, fields.get(resource, NOTHING))
         if scrubbed == record:
             continue
         text = json.dumps(scrubbed, sort_keys=True, default=str)
-        wh.execute(f"update {schema}.quarantine set raw_record = {_quote(text)} "
-                   f"where resource = {_quote(resource)} and record_key = {_quote(key)}")
+        wh.execute(f"update {schema}.quarantine set raw_record = %s "
+                   "where resource = %s and record_key = %s", (text, resource, key))
         changed += 1
     return changed
-
-
-def _quote(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +26,12 @@ import dlt
 from dlt.common.exceptions import SignalReceivedException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from sources import registry
 from sources.checkpoint import Checkpoint
 from sources.errors import FlowsyncError, Outcome, first_line
 from sources.http import HttpClient
 from sources.privacy import Privacy
+from sources.spec import Source
 
 from . import config
 from .destinations import Destination
@@ -64,39 +67,9 @@ class SourceRun:
         return self.outcome is Outcome.OK
 
 
-def make_http(name: str) -> HttpClient:
-    """The source's HTTP client as configured (one per run: it counts the requests)."""
-    if name == "hilos":
-        from sources.hilos import make_http as hilos_http
-
-        return hilos_http(str(config.get("sources.hilos.api_token")),
-                          config.get("sources.hilos.base_url"))
-    from sources.twilio_studio import make_http as twilio_http
-
-    tw = "sources.twilio_studio."
-    return twilio_http(
-        account_sid=config.get(tw + "account_sid"), auth_token=config.get(tw + "auth_token"),
-        api_key_sid=config.get(tw + "api_key_sid"),
-        api_key_secret=config.get(tw + "api_key_secret"), base_url=config.get(tw + "base_url"),
-        max_workers=config.get_int(tw + "max_workers", minimum=1))
-
-
-def build_source(name: str, http: HttpClient, checkpoint: Checkpoint, privacy: Privacy) -> Any:
-    """The source as configured, for one load (a dlt source is extracted once)."""
-    if name == "hilos":
-        from sources.hilos import hilos_source
-
-        return hilos_source(http=http, checkpoint=checkpoint, privacy=privacy)
-    from sources.twilio_studio import twilio_studio_source
-
-    return twilio_studio_source(http=http, checkpoint=checkpoint, privacy=privacy)
-
-
 def make_checkpoint() -> Checkpoint:
-    return Checkpoint(float(config.get_int("checkpoint.seconds", minimum=1)),
-                      # a read goes on one page early (a cheap guard): a budget of a few
-                      # requests would spend itself on that page
-                      config.get_int("checkpoint.requests", minimum=20))
+    return Checkpoint(float(config.get_int("checkpoint.seconds")),
+                      config.get_int("checkpoint.requests"))
 
 
 def run_source(source: str, destination: Destination, on_progress: OnProgress | None = None,
@@ -114,7 +87,7 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
     counter = RowCounter()
     try:
         with pipeline_lock(destination.state_dir / "locks", f"flowsync_{source}",
-                           float(config.get_int("lock.wait_seconds", minimum=0))):
+                           float(config.get_int("lock.wait_seconds"))):
             pipeline = open_pipeline(source, destination, counter)
             if pipeline.has_pending_data:
                 log.warning("%s: completing the load an interrupted run left pending", source)
@@ -127,11 +100,14 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
                 record_load(pipeline, pipeline.load().loads_ids)
                 delete_loaded_packages(pipeline)
                 result.completed_pending = True
+            spec = registry.get(source)
+            settings = config.source_settings(spec)
             checkpoint = make_checkpoint()
-            http = make_http(source)
+            http = spec.connect(settings)
             with ticker(source, http, counter, t0, on_progress):
-                _load_in_checkpoints(pipeline, source, http, checkpoint, destination, result,
-                                     privacy or Privacy())
+                _load_in_checkpoints(pipeline, spec, http, checkpoint, destination, result,
+                                     lambda: spec.build(settings, http, checkpoint,
+                                                        privacy or Privacy()))
             failures = _recorded_failures(pipeline, source)
             if failures:
                 result.error = "; ".join(failures)
@@ -157,15 +133,14 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
     return result
 
 
-def _load_in_checkpoints(pipeline: dlt.Pipeline, source: str, http: HttpClient,
-                         checkpoint: Checkpoint, destination: Destination,
-                         result: SourceRun, privacy: Privacy) -> None:
+def _load_in_checkpoints(pipeline: dlt.Pipeline, spec: Source, http: HttpClient,
+                         checkpoint: Checkpoint, destination: Destination, result: SourceRun,
+                         build: Callable[[], Any]) -> None:
     """Loads the source until it has nothing left, one load per checkpoint: rows and
     cursors are committed together each time, so a kill loses one checkpoint at most."""
     while True:
         checkpoint.start(http)
-        info = pipeline.run(build_source(source, http, checkpoint, privacy),
-                            loader_file_format=destination.loader_file_format)
+        info = pipeline.run(build(), loader_file_format=destination.loader_file_format)
         info.raise_on_failed_jobs()
         record_load(pipeline, info.loads_ids)
         delete_loaded_packages(pipeline)
@@ -176,12 +151,13 @@ def _load_in_checkpoints(pipeline: dlt.Pipeline, source: str, http: HttpClient,
             result.rows[table] = result.rows.get(table, 0) + n
         if not checkpoint.reached:
             return
-        # (Twilio lists its flows in every load: that alone is no progress)
-        if not any(n for t, n in rows.items() if t != "flows"):
+        # (a table listed whole in every load is no progress)
+        whole = {t.name for t in spec.tables if t.every_load}
+        if not any(n for t, n in rows.items() if t not in whole):
             log.warning("%s: a checkpoint load fetched no rows; the rest waits for the next "
-                        "run", source)
+                        "run", spec.name)
             return
-        log.info("%s: checkpoint %d committed (%s rows so far); going on", source,
+        log.info("%s: checkpoint %d committed (%s rows so far); going on", spec.name,
                  result.checkpoints, f"{sum(result.rows.values()):,}")
 
 

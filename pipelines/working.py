@@ -17,7 +17,9 @@ from pathlib import Path
 
 import dlt
 
-from .destinations import DATASETS, Destination
+from sources import registry
+
+from .destinations import Destination
 from .progress import RowCounter
 
 log = logging.getLogger("flowsync")
@@ -33,7 +35,7 @@ def open_pipeline(source: str, destination: Destination,
 
     def make() -> dlt.Pipeline:
         return dlt.pipeline(pipeline_name=name, destination=destination.factory,
-                            dataset_name=DATASETS[source], progress=progress,
+                            dataset_name=registry.get(source).dataset, progress=progress,
                             pipelines_dir=folder)
 
     pipeline = make()

@@ -132,6 +132,24 @@ class Simulator:
                                                if r.end > self.world.now_us)},
         }
 
+    def pipeline_env(self) -> dict[str, str]:
+        """The environment variables that point both of flowsync's sources at this
+        simulator, with its own credentials (and 8 Twilio requests in flight: plenty on
+        loopback, where the simulator shares the machine's cores)."""
+        cfg = self.world.config
+        return {"SOURCES__HILOS__BASE_URL": self.base_url,
+                "SOURCES__HILOS__API_TOKEN": cfg.hilos_api_token,
+                "SOURCES__TWILIO_STUDIO__BASE_URL": self.base_url,
+                "SOURCES__TWILIO_STUDIO__ACCOUNT_SID": cfg.twilio_account_sid,
+                "SOURCES__TWILIO_STUDIO__AUTH_TOKEN": cfg.twilio_auth_token,
+                "SOURCES__TWILIO_STUDIO__MAX_WORKERS": "8"}
+
+    def describe(self) -> str:
+        """What the simulator serves, in one line."""
+        t, h = (info := self.info())["twilio"], info["hilos"]
+        return (f"{t['flows']} Twilio Studio flows with {t['executions']:,} executions, "
+                f"{h['flows']} Hilos flows with {h['contact_runs']:,} contact runs")
+
     def _count(self, op: str, status: str) -> None:
         with self._stats_lock:
             self.requests[op] += 1

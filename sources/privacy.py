@@ -58,13 +58,6 @@ class Fields:
         return {head: (tuple(a), tuple(p)) for head, (a, p) in out.items()}
 
 
-HILOS_CONTACT_RUN = Fields(addresses=("contact.phone", "contact.canonical_phone"),
-                           personal=("contact.first_name", "contact.last_name",
-                                     "contact.email", "contact.meta"))
-# a Hilos flow execution's contact filters may name a contact (`phone equals +52...`)
-HILOS_EXECUTION = Fields(personal=("contact_filters",))
-TWILIO_EXECUTION = Fields(addresses=("contact_channel_address",), personal=("context",))
-TWILIO_STEP = Fields(personal=("context",))
 NOTHING = Fields()
 
 

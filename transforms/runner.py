@@ -9,7 +9,8 @@ normalize), `intermediate/`, `marts/`. Three placeholders are expanded:
   model builds whatever subset of sources has been loaded;
 - `{{ ref('model') }}`: another model's table: marts live in `analytics` (what analysts
   and BI tools read), staging and intermediate models in `analytics_internal`;
-- `{{ timeout_events }}`, `{{ failure_events }}`: the Twilio outcome event lists.
+- `{{ name }}`: a list variable (`VARIABLES`: the Twilio outcome event lists), as SQL
+  string literals; a source's settings may set them.
 
 Each model is built into a new table in `analytics_internal`, checked, and only then its
 rows replace the table's in one transaction (delete and insert): a reader sees the old
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from graphlib import TopologicalSorter
@@ -43,8 +44,8 @@ SCHEMA = "analytics"  # the marts: what analysts and BI tools read
 INTERNAL_SCHEMA = "analytics_internal"  # staging and intermediate models, and new builds
 # step events that end a Twilio execution with that outcome (the contract's defaults;
 # sources.twilio_studio.timeout_events / failure_events override them)
-DEFAULT_TIMEOUT_EVENTS = ("timeout",)
-DEFAULT_FAILURE_EVENTS = ("failed", "fail", "deliveryFailure")
+VARIABLES: dict[str, Sequence[str]] = {"timeout_events": ("timeout",),
+                                       "failure_events": ("failed", "fail", "deliveryFailure")}
 
 _SOURCE = re.compile(r"\{\{\s*source\('(\w+)',\s*'(\w+)'\)\s*\}\}")
 _REF = re.compile(r"\{\{\s*ref\('(\w+)'\)\s*\}\}")
@@ -149,8 +150,8 @@ def schema_of(model: Model) -> str:
     return SCHEMA if model.layer == "marts" else INTERNAL_SCHEMA
 
 
-def render(model: Model, wh: Warehouse, timeout_events: Sequence[str],
-           failure_events: Sequence[str], schemas: dict[str, str] | None = None) -> str:
+def render(model: Model, wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
+           schemas: dict[str, str] | None = None) -> str:
     """The model's SQL with every placeholder expanded for this warehouse."""
     if schemas is None:
         schemas = {m.name: schema_of(m) for m in load_models()}
@@ -158,8 +159,9 @@ def render(model: Model, wh: Warehouse, timeout_events: Sequence[str],
                                                  model.sources[(m.group(1), m.group(2))]),
                       model.sql)
     sql = _REF.sub(lambda m: f"{schemas.get(m.group(1), SCHEMA)}.{m.group(1)}", sql)
-    return (sql.replace("{{ timeout_events }}", _quote_list(timeout_events))
-               .replace("{{ failure_events }}", _quote_list(failure_events)))
+    for name, values in {**VARIABLES, **(variables or {})}.items():
+        sql = sql.replace("{{ " + name + " }}", _quote_list(values))
+    return sql
 
 
 def _swap_in(wh: Warehouse, fresh: str, schema: str, name: str) -> None:
@@ -201,8 +203,7 @@ def _reshape(wh: Warehouse, schema: str, name: str, wanted: list[tuple[str, str]
             wh.execute(f"alter table {target} drop column {column}")
 
 
-def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
-          failure_events: Sequence[str] = DEFAULT_FAILURE_EVENTS,
+def build(wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
           models: list[Model] | None = None,
           should_stop: Callable[[], bool] | None = None) -> list[ModelResult]:
     """Builds every model in order, each checked and swapped in atomically.
@@ -223,7 +224,7 @@ def build(wh: Warehouse, timeout_events: Sequence[str] = DEFAULT_TIMEOUT_EVENTS,
         fresh = f"{INTERNAL_SCHEMA}.{model.name}__flowsync_new"
         wh.execute(f"drop table if exists {fresh}")
         wh.execute(f"create table {fresh} as\n"
-                   f"{render(model, wh, timeout_events, failure_events, schemas)}")
+                   f"{render(model, wh, variables, schemas)}")
         try:
             check(wh, model.name, fresh)
         except CheckFailedError:

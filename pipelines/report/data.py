@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from sources import registry
 from transforms.runner import Warehouse
 
-PROVIDERS = ("hilos", "twilio_studio")
 TABLES = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel",
           "sync_status")
 TOP_FLOWS = 12  # flows drawn one by one per provider; the rest are in the tables
@@ -112,7 +112,7 @@ def read(wh: Warehouse) -> ReportData:
     flows = _flows(wh)
     ranked = {name: sorted((f for f in flows.values() if f.provider == name),
                            key=lambda f: (-f.entered, f.label, f.flow_id or ""))
-              for name in PROVIDERS}
+              for name in registry.names()}
     # the flows drawn one by one: the TOP_FLOWS with the most runs of each provider
     _add_days(wh, flows, {(f.provider, f.flow_id) for mine in ranked.values()
                           for f in mine[:TOP_FLOWS]})
@@ -170,11 +170,13 @@ def _add_statuses(wh: Warehouse, flows: dict[Key, Flow]) -> None:
 
 
 def _add_widgets(wh: Warehouse, flows: dict[Key, Flow]) -> None:
+    # (flow ids are the providers' own: a Twilio flow SID names one flow)
+    by_id = {fid: f for (_, fid), f in flows.items() if fid}
     for flow_id, widget, reached, ended_here, share in wh.rows(
             "select flow_id, widget, executions_reached, executions_ended_here, "
             "pct_of_flow_executions from analytics.step_funnel "
             "order by flow_id, executions_reached desc, widget"):
-        flow = flows.get(("twilio_studio", flow_id))
+        flow = by_id.get(flow_id)
         if flow is None:
             continue
         if len(flow.widgets) < TOP_WIDGETS:

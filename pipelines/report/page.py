@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
+from sources import registry
+
 from . import charts
 from .charts import count, pct
 from .data import TOP_FLOWS, Flow, Provider, ReportData, Sync
 from .style import CSS
 
-NAMES = {"hilos": "Hilos (WhatsApp)", "twilio_studio": "Twilio Studio"}
+NAMES = {source.name: source.display for source in registry.SOURCES}
 STAGES = ("entered", "started", "completed")
 
 
@@ -129,7 +131,7 @@ def _flow(f: Flow) -> str:
              "<h4>Status mix</h4>", charts.mix(f.statuses),
              "<h4>Runs per day and completion rate</h4>", charts.daily(f.days, f.label, 520),
              _days_table(f.days)]
-    if f.provider == "twilio_studio":
+    if f.widgets:
         parts += ["<h4>Step funnel: where executions go and stop</h4>",
                   charts.steps(f.widgets, f.widgets_more),
                   charts.numbers("Numbers per widget",

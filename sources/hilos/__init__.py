@@ -26,7 +26,7 @@ from ..arrow import arrow_types, to_arrow
 from ..checkpoint import NEVER, Checkpoint
 from ..errors import ConfigError
 from ..http import HttpClient
-from ..privacy import HILOS_CONTACT_RUN, HILOS_EXECUTION, Privacy, Scrub
+from ..privacy import Privacy, Scrub
 from ..records import (
     MERGE_DEDUPLICATED,  # each id once per load: OncePerLoad sees to it
     OncePerLoad,
@@ -55,6 +55,7 @@ from .settings import (
     EXECUTION_COLUMNS,
     EXECUTION_STATUSES,
 )
+from .spec import CONTACT_RUN, EXECUTION
 
 log = logging.getLogger("flowsync.hilos")
 
@@ -106,9 +107,9 @@ def hilos_source(
     checkpoint = checkpoint or NEVER
     return (
         flow_executions(client, lookback, start, checkpoint,
-                        (privacy or Privacy()).scrubber(HILOS_EXECUTION)),
+                        (privacy or Privacy()).scrubber(EXECUTION)),
         flow_execution_contacts(client, lookback, page_size, start, checkpoint,
-                                (privacy or Privacy()).scrubber(HILOS_CONTACT_RUN)),
+                                (privacy or Privacy()).scrubber(CONTACT_RUN)),
     )
 
 

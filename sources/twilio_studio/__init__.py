@@ -31,7 +31,7 @@ from ..checkpoint import NEVER, Checkpoint
 from ..errors import ConfigError
 from ..fanin import fan_in
 from ..http import HttpClient
-from ..privacy import TWILIO_EXECUTION, TWILIO_STEP, Privacy, Scrub
+from ..privacy import Privacy, Scrub
 from ..records import (
     MERGE_DEDUPLICATED,  # each key once per load: OncePerLoad sees to it
     OncePerLoad,
@@ -52,6 +52,7 @@ from .settings import (
     FLOW_SID_PATTERN,
     STEP_COLUMNS,
 )
+from .spec import EXECUTION, STEP
 from .workers import (
     TIMESTAMPS,
     FlowDone,
@@ -128,7 +129,7 @@ def twilio_studio_source(
     chosen = privacy or Privacy()
     return (flows(client, wanted),
             executions(client, wanted, start, max_workers, checkpoint or NEVER,
-                       (chosen.scrubber(TWILIO_EXECUTION), chosen.scrubber(TWILIO_STEP))))
+                       (chosen.scrubber(EXECUTION), chosen.scrubber(STEP))))
 
 
 @dlt.resource(name="flows", primary_key="sid", write_disposition="merge", columns=FLOW_COLUMNS)

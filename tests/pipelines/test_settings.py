@@ -39,7 +39,7 @@ BAD_SETTINGS = [
      "flowsync: sources.twilio_studio.flow_sids must be a list of flow SIDs (FW + 32 hex), "
      "not '[\"FWbad\"]'"),
     ({"SOURCES__HILOS__INITIAL_DATE": "yesterday"},
-     "flowsync: sources.hilos.initial_date is not an ISO 8601 date: 'yesterday'"),
+     "flowsync: sources.hilos.initial_date must be an ISO 8601 date, not 'yesterday'"),
     ({"SOURCES__HILOS__BASE_URL": "api.hilos.io"},
      "flowsync: sources.hilos.base_url must be an http:// or https:// URL, not 'api.hilos.io'"),
     ({"SOURCES__TWILIO_STUDIO__BASE_URL": "ftp://studio.example"},

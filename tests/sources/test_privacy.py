@@ -8,14 +8,11 @@ import hmac
 import pytest
 
 from sources.errors import ConfigError
-from sources.privacy import (
-    HILOS_CONTACT_RUN,
-    TWILIO_EXECUTION,
-    TWILIO_STEP,
-    Mode,
-    Privacy,
-)
+from sources.hilos.spec import CONTACT_RUN as HILOS_CONTACT_RUN
+from sources.privacy import Mode, Privacy
 from sources.records import Quarantine, check_records
+from sources.twilio_studio.spec import EXECUTION as TWILIO_EXECUTION
+from sources.twilio_studio.spec import STEP as TWILIO_STEP
 
 KEY = "k-3b9f"
 RUN = {"id": "r1", "created_on": "2026-11-01T12:00:00Z", "status": "COMPLETED",
@@ -104,7 +101,7 @@ def test_settings_errors_name_the_setting_and_never_the_key() -> None:
 
 
 def test_a_flow_executions_contact_filters_are_not_stored() -> None:
-    from sources.privacy import HILOS_EXECUTION
+    from sources.hilos.spec import EXECUTION as HILOS_EXECUTION
 
     batch = {"id": "b1", "created_on": "2026-11-01T12:00:00Z", "status": "RUNNING",
              "contact_filters": [{"field": "phone", "comparison": "exact",

@@ -231,7 +231,8 @@ def test_postgres_gives_the_same_rows_as_duckdb(duck: Warehouse, pg: Warehouse) 
 def test_event_lists_are_configurable(duck: Warehouse) -> None:
     load_fixtures(duck)
     # "fail" no longer fails; "sent" now does
-    build(duck, timeout_events=["timeout"], failure_events=["failed", "deliveryFailure", "sent"])
+    build(duck, {"timeout_events": ["timeout"],
+                 "failure_events": ["failed", "deliveryFailure", "sent"]})
     statuses = dict(duck.rows("select run_id, status from analytics.flow_runs "
                               "where provider = 'twilio_studio'"))
     assert statuses == {"t1": "failed", "t2": "expired", "t3": "failed", "t4": "completed",

@@ -1,0 +1,129 @@
+"""What a source declares about itself, so the rest of flowsync needs nothing else: its
+name and dataset, its settings (typed and checked), when it counts as configured, its raw
+tables (keys, personal fields), and how to build it for one load.
+
+Each source package defines one `Source` (`sources/<name>/spec.py`); `sources.registry`
+lists them. Adding a provider is its own package and one line there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .checkpoint import Checkpoint
+from .errors import ConfigError
+from .http import HttpClient
+from .privacy import Fields, Privacy
+from .records import parse_timestamp
+
+Check = Callable[[Any], str | None]  # what is wrong with a value, or None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: `sources.<source>.<name>` (or a general key), its default and type."""
+
+    name: str
+    default: Any = None
+    secret: bool = False
+    whole: bool = False  # a whole number, at least `minimum`
+    minimum: int = 0
+    check: Check | None = None
+    model_variable: bool = False  # a list the analytics models read as `{{ name }}`
+
+    def value(self, key: str, raw: Any) -> Any:
+        """The typed value, or ConfigError naming the setting."""
+        if raw is None or raw == "":
+            return self.default
+        if self.whole:
+            try:
+                number = int(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} must be a whole number, not {raw!r}") from None
+            if number < self.minimum:
+                raise ConfigError(f"{key} must be at least {self.minimum}, not {number}")
+            return number
+        problem = self.check(raw) if self.check else None
+        if problem:
+            raise ConfigError(f"{key} {problem}, not {raw!r}")
+        return raw
+
+
+def http_url(value: Any) -> str | None:
+    parts = urlsplit(str(value))
+    ok = parts.scheme in ("http", "https") and parts.netloc
+    return None if ok else "must be an http:// or https:// URL"
+
+
+def iso_date(value: Any) -> str | None:
+    return None if parse_timestamp(str(value)) else "must be an ISO 8601 date"
+
+
+def one_of(*allowed: str) -> Check:
+    return lambda value: None if value in allowed else f"must be {' or '.join(allowed)}"
+
+
+def list_of(pattern: str, what: str) -> Check:
+    """A list of strings matching `pattern` (a JSON list as env vars give it)."""
+    def check(value: Any) -> str | None:
+        items = as_list(value)
+        ok = items is not None and all(isinstance(i, str) and re.match(pattern, i) for i in items)
+        return None if ok else f"must be a list of {what}"
+    return check
+
+
+def as_list(value: Any) -> list | None:
+    """A list setting as dlt reads it: a list, or its JSON text; a lone string is one item."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip().startswith("[") else [value]
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A raw table the source loads: its key, and where its records hold personal data
+    (the quarantine's raw records of the resource of that name too)."""
+
+    name: str
+    key: str
+    personal: Fields = field(default_factory=Fields)
+    every_load: bool = False  # listed whole in every load (no sign of progress)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Everything flowsync needs to know about one source."""
+
+    name: str  # also its dlt source's name and, by default, its dataset
+    display: str  # for people: the report, the demo
+    settings: tuple[Setting, ...]
+    # the settings that configure it, any one group complete (e.g. a token; a key pair)
+    credentials: tuple[tuple[str, ...], ...]
+    tables: tuple[RawTable, ...]
+    # typed settings -> its HTTP client (one per run: it counts the requests)
+    connect: Callable[[Mapping[str, Any]], HttpClient]
+    # (typed settings, the client, checkpoint, privacy) -> the dlt source for one load
+    build: Callable[[Mapping[str, Any], HttpClient, Checkpoint, Privacy], Any]
+    dataset: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.dataset:
+            object.__setattr__(self, "dataset", self.name)
+
+    def key(self, setting: str) -> str:
+        return f"sources.{self.name}.{setting}"
+
+    @property
+    def hint(self) -> str:
+        """What to set to configure it."""
+        return " (or ".join(" + ".join(self.key(s) for s in group)
+                            for group in self.credentials) + ")" * (len(self.credentials) - 1)
