@@ -95,8 +95,8 @@ def flowsync(provider: str, cfg: dict, workdir: Path) -> int:
                           SOURCES__TWILIO_STUDIO__AUTH_TOKEN=t["auth_token"],
                           SOURCES__TWILIO_STUDIO__MAX_WORKERS=str(cfg["workers"]))
         source = "twilio_studio"
-    from pipelines.destinations import duckdb_destination
     from pipelines.runner import run_source
+    from pipelines.warehouse.duckdb import duckdb_destination
 
     result = run_source(source, duckdb_destination(str(workdir / "flowsync.duckdb")))
     if not result.ok:

@@ -64,7 +64,7 @@ def main() -> None:
 def _measure(kind: str, repeat: int) -> tuple[list[float], list[float]]:
     from pipelines.app import Exit, holding, transform
     from pipelines.config import telemetry_off_unless_asked
-    from pipelines.destinations import make_destination
+    from pipelines.warehouse import make_destination
 
     telemetry_off_unless_asked()
     destination = make_destination(kind)

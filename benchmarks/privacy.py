@@ -73,8 +73,8 @@ def main() -> None:
 
 def _rewrite(kind: str, env: dict[str, str]) -> float:
     """Seconds `reconcile` takes to hash what a clear warehouse holds."""
-    from pipelines.destinations import make_destination
     from pipelines.privacy import reconcile
+    from pipelines.warehouse import make_destination
     from sources.privacy import Privacy
 
     os.environ.update(env)

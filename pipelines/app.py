@@ -4,7 +4,7 @@ another, rebuild the analytics, print progress and a summary, and decide the exi
 The exit codes are `exits.Exit`'s. Before anything else, a command that writes brings the
 warehouse's layout up to date (`upkeep.up_to_date`).
 
-A command holds the warehouse's lock (`destinations.held`) from its first load to the end
+A command holds the warehouse (`warehouse.Destination.session`) from its first load to the end
 of the analytics rebuild; one that finds it taken waits its turn, saying for whom.
 
 SIGINT and SIGTERM stop the whole command (`stoppable`): the source running stops at its
@@ -29,13 +29,12 @@ from sources.errors import ConfigError, FlowsyncError, Outcome, first_line
 from sources.privacy import Privacy
 
 from . import config
-from .destinations import Destination, held, make_destination
 from .exits import Exit
 from .privacy import reconcile, settle
 from .progress import Progress
 from .runner import SourceRun, run_source
 from .upkeep import keep_private, note_sync, up_to_date
-from .watchdog import watched
+from .warehouse import Destination, make_destination
 
 
 @contextmanager
@@ -103,7 +102,7 @@ def holding(destination: Destination, work: Callable[[Destination], T]) -> T | E
     """`work` on the warehouse once this command holds it (waiting its turn); the exit code
     if it never did."""
     try:
-        with held(destination) as bound:
+        with destination.session() as bound:
             return work(bound)
     except FlowsyncError as exc:  # the wait (busy, stopped) or the warehouse's file
         print(f"flowsync: {exc}", file=sys.stderr)
@@ -147,12 +146,7 @@ def transform(destination: Destination) -> Exit:
 
 def transform_watched(destination: Destination) -> Exit:
     """`flowsync transform`: the rebuild, on the held warehouse, watched for hangs."""
-    with watched(destination, hang_timeout()):
-        return holding(destination, lambda bound: up_to_date(bound) or transform(bound))
-
-
-def hang_timeout() -> float:
-    return float(config.get_int("destination.postgres.hang_timeout"))
+    return holding(destination, lambda bound: up_to_date(bound) or transform(bound))
 
 
 def destination_or_exit(kind: str, duckdb_path: str | None = None,
@@ -185,9 +179,8 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
     except ConfigError as exc:
         print(f"flowsync: {exc}", file=sys.stderr)
         return Exit.CONFIG, []
-    with watched(destination, hang_timeout()):
-        done = holding(destination, lambda bound: _run_sources(sources, bound, analytics,
-                                                               privacy, rewrite))
+    done = holding(destination, lambda bound: _run_sources(sources, bound, analytics,
+                                                           privacy, rewrite))
     return (done, []) if isinstance(done, Exit) else done
 
 

@@ -28,7 +28,7 @@ from .app import (
     transform_watched,
 )
 from .config import telemetry_off_unless_asked
-from .destinations import Destination
+from .warehouse import Destination
 
 
 def _fault_rate(text: str) -> tuple[str, float]:
@@ -182,10 +182,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     destination = destination_or_exit(args.destination)
     if isinstance(destination, Exit):
         return destination
-    if destination.kind == "duckdb" and not Path(destination.target).exists():
-        # a report reads: it does not create an empty warehouse where none was
-        print(f"flowsync: report: no DuckDB warehouse at {destination.target}; load one with "
-              "`flowsync run` (or set DESTINATION__DUCKDB__CREDENTIALS)", file=sys.stderr)
+    missing = destination.missing()
+    if missing:  # a report reads: it does not create an empty warehouse where none was
+        print(f"flowsync: report: {missing}", file=sys.stderr)
         return Exit.CONFIG
     return holding(destination, lambda bound: write(bound, args.output))
 

@@ -15,10 +15,10 @@ import duckdb
 
 from simulator import SimConfig, Simulator
 from sources import registry
-from transforms.runner import Warehouse
 
 from .app import Exit, run_sources
 from .report import write_report
+from .warehouse import make_destination
 
 DEMO_MARKER = "_flowsync_demo"
 # a realistic account: both providers, a few dozen flows, tens of thousands of runs
@@ -95,10 +95,10 @@ def run_demo(duckdb_path: str, small: bool = False, privacy: str = "keep") -> in
     if code != Exit.OK:
         return code
     report = path.with_name(f"{path.stem}-report.html")
-    with duckdb.connect(str(path)) as con:
-        con.execute(f"create table {DEMO_MARKER} as select now() as created_at")
-        rows = con.execute(SUMMARY_SQL).fetchall()
-        written = write_report(Warehouse("duckdb", con), str(path), report)
+    with make_destination("duckdb", str(path)).warehouse() as wh:
+        wh.execute(f"create table {DEMO_MARKER} as select now() as created_at")
+        rows = wh.rows(SUMMARY_SQL)
+        written = write_report(wh, str(path), report)
     print(f"\nCompletion rate per flow (test runs excluded; "
           f"{time.perf_counter() - t0:.0f} s end to end):\n")
     print(_table(["provider", "flow", "runs", "finished", "completed", "completion"], [

@@ -1,38 +1,28 @@
-"""Whose turn it is: one flowsync command per warehouse at a time, the others waiting.
+"""Whose turn it is: one command per warehouse, one run per working folder, the others
+waiting.
 
-The warehouse lock is held from the first load to the end of the analytics rebuild:
-- DuckDB: the database file itself, opened for writing once and kept open for the whole
-  command (dlt's loads and the transforms use that connection). DuckDB lets one process
-  write a file and no one read it meanwhile, so a BI tool or notebook holding the file,
-  even read-only, is waited for the same way as another flowsync run.
-- Postgres: a session advisory lock in the database, so runs on two hosts are kept apart
-  too. The session that holds it is named (`application_name`) after the command, host and
-  pid, and the waiting run prints that.
-
-A command that finds the lock taken prints that it waits, and for whom, and tries again
-every second, up to `lock.wait_seconds`; past that it gives up (BusyError, exit 3).
-SIGINT/SIGTERM end the wait at once (StoppedError).
+`wait_turn` is the waiting: a command that finds a lock taken says that it waits, and for
+whom, and tries again every second, up to `lock.wait_seconds`; past that it gives up
+(BusyError, exit 3); SIGINT/SIGTERM end the wait at once (StoppedError). What the lock on
+a warehouse is belongs to its kind (`pipelines.warehouse`); the working folder's is a file
+lock here (`pipeline_lock`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import re
 import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from dlt.common.runtime import signals
 
-from sources.errors import BusyError, ConfigError, StoppedError, first_line
+from sources.errors import BusyError, StoppedError
 
-# pg_try_advisory_lock(int4, int4): 'flow', 'sync'
-ADVISORY_KEYS = (0x666C6F77, 0x73796E63)
 REPORT_EVERY = 60.0  # seconds between "still waiting" lines
 
 
@@ -83,71 +73,6 @@ def process_name(pid: int) -> str:
         return f"PID {pid} ({' '.join(' '.join(args).split())[:80]})"  # one line
     except (OSError, IndexError):
         return f"PID {pid}"
-
-
-DUCKDB_HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
-
-
-@contextmanager
-def hold_duckdb(path: str, limit: float, config: dict[str, str]) -> Iterator[Any]:
-    """The DuckDB file opened for writing, once every other process has let go of it."""
-    import duckdb
-
-    conn: Any = None
-
-    def try_take() -> str | None:
-        nonlocal conn
-        try:
-            conn = duckdb.connect(path, config=config)
-            return None
-        except duckdb.Error as exc:
-            found = DUCKDB_HOLDER.search(str(exc))
-            if found is None:  # not a lock: the file's own problem (not DuckDB's, denied)
-                raise ConfigError(f"DuckDB file {path} cannot be opened: "
-                                  f"{first_line(exc)}") from None
-            return process_name(int(found.group(1)))
-
-    wait_turn(try_take, f"the DuckDB file {path}", limit)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-@contextmanager
-def hold_postgres(dsn: str, limit: float) -> Iterator[None]:
-    """The database's flowsync advisory lock, on a session of its own for the command."""
-    import psycopg2
-
-    try:
-        conn = psycopg2.connect(dsn, application_name=f"flowsync {command_name()}"[:63])
-    except psycopg2.Error as exc:  # the driver's message names host and port, no password
-        raise ConfigError(f"Postgres is unreachable: {first_line(exc)}") from None
-    conn.autocommit = True
-    try:
-        cur = conn.cursor()
-
-        def try_take() -> str | None:
-            cur.execute("select pg_try_advisory_lock(%s, %s)", ADVISORY_KEYS)
-            if cur.fetchone()[0]:
-                return None
-            cur.execute(
-                "select a.pid, a.application_name, host(a.client_addr), "
-                "  extract(epoch from now() - a.backend_start)::int"
-                " from pg_locks l join pg_stat_activity a on a.pid = l.pid"
-                " where l.locktype = 'advisory' and l.classid = %s and l.objid = %s"
-                "   and l.objsubid = 2 and l.granted", ADVISORY_KEYS)
-            row = cur.fetchone()
-            if row is None:  # let go between the two queries: try again next second
-                return "another session"
-            pid, app, addr, age = row
-            return (f"{app or 'a session'} (server pid {pid}"
-                    f"{f', from {addr}' if addr else ''}, connected {age} s ago)")
-
-        wait_turn(try_take, "the Postgres database (flowsync's advisory lock)", limit)
-        yield
-    finally:
-        conn.close()  # the session ends: the server releases the lock
 
 
 @contextmanager

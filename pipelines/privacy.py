@@ -18,8 +18,6 @@ hashed ones:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -201,7 +199,7 @@ def _hash_column(wh: Warehouse, table: str, column: str, privacy: Privacy) -> in
                                         None if last is None else (last,))]
         if not values:
             break
-        _insert_pairs(wh, mapping, [(v, privacy.address(v)) for v in values])
+        wh.insert_rows(mapping, ("clear", "hashed"), [(v, privacy.address(v)) for v in values])
         last = values[-1]
     _apply_hashes(wh, table, column, mapping)
     wh.execute(f"drop table {mapping}")
@@ -217,25 +215,6 @@ def _no_mapping_left(wh: Warehouse) -> None:
     """The clear-to-hash table of a pass that was killed before it dropped it (after its
     last update, the next pass finds nothing to hash and would never get to it)."""
     wh.execute(f"drop table if exists {MAPPING}")
-
-
-def _insert_pairs(wh: Warehouse, table: str, pairs: list[tuple[str, str]]) -> None:
-    """Bulk insert: an Arrow table scanned by DuckDB, COPY on Postgres."""
-    if wh.kind == "duckdb":
-        import pyarrow as pa
-
-        data = pa.table({"clear": [p[0] for p in pairs], "hashed": [p[1] for p in pairs]})
-        wh.conn.register("flowsync_pairs", data)
-        try:
-            wh.execute(f"insert into {table} select clear, hashed from flowsync_pairs")
-        finally:
-            wh.conn.unregister("flowsync_pairs")
-        return
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(pairs)
-    buffer.seek(0)
-    wh.conn.cursor().copy_expert(f"copy {table} (clear, hashed) from stdin with (format csv)",
-                                 buffer)
 
 
 def _scrub_quarantine(wh: Warehouse, source: Source, privacy: Privacy) -> int:

@@ -34,11 +34,11 @@ from sources.privacy import Privacy
 from sources.spec import Source
 
 from . import config
-from .destinations import Destination
 from .lock import pipeline_lock
 from .privacy import mark_unchecked
 from .progress import OnProgress, RowCounter, ticker
 from .repair import delete_loaded_packages, drop_extracted_copies_of_normalized, redo_interrupted_jobs
+from .warehouse import Destination
 from .working import open_pipeline, record_load
 
 log = logging.getLogger("flowsync")

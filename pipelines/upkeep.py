@@ -11,10 +11,10 @@ from collections.abc import Callable
 from sources.errors import first_line
 from transforms.warehouse import Warehouse
 
-from .destinations import Destination
 from .exits import Exit
 from .privacy import Reconciled
 from .runner import SourceRun
+from .warehouse import Destination
 
 
 def up_to_date(destination: Destination) -> Exit | None:

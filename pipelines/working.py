@@ -19,8 +19,8 @@ import dlt
 
 from sources import registry
 
-from .destinations import Destination
 from .progress import RowCounter
+from .warehouse import Destination
 
 log = logging.getLogger("flowsync")
 

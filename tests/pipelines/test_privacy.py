@@ -210,8 +210,8 @@ def test_enforce_empties_contact_filters_and_scrubs_the_quarantine(tmp_path: Pat
     import duckdb
 
     from pipelines.privacy import enforce
+    from pipelines.warehouse.duckdb import DuckDBWarehouse
     from sources.privacy import Privacy
-    from transforms.runner import Warehouse
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("create schema hilos")
@@ -222,7 +222,7 @@ def test_enforce_empties_contact_filters_and_scrubs_the_quarantine(tmp_path: Pat
                 "raw_record text)")
     con.execute("""insert into hilos.quarantine values ('flow_execution_contacts', 'r1',
         '{"id": "r1", "contact": {"phone": "+5215512345678", "email": "a@b.mx"}}')""")
-    wh = Warehouse("duckdb", con)
+    wh = DuckDBWarehouse(con)
     changed = enforce(wh, Privacy.from_settings("hash", KEY))
     assert changed == {"hilos.flow_executions__contact_filters (rows)": 1,
                        "hilos.quarantine.raw_record": 1}
@@ -241,8 +241,8 @@ def test_the_rewrite_hashes_every_clear_value_in_batches(tmp_path: Path, kind: s
                                                          request: pytest.FixtureRequest) -> None:
     """Many batches (of 7 distinct values), repeated addresses, values already hashed."""
     import pipelines.privacy as stored
+    from pipelines.warehouse import connect
     from sources.privacy import Privacy
-    from transforms.runner import Warehouse
 
     if kind == "postgres":
         request.getfixturevalue("postgres_dsn")
@@ -251,7 +251,7 @@ def test_the_rewrite_hashes_every_clear_value_in_batches(tmp_path: Path, kind: s
     with warehouse(kind, tmp_path) as (dest, rows):
         target = dest.get("DESTINATION__POSTGRES__CREDENTIALS") or dest[
             "DESTINATION__DUCKDB__CREDENTIALS"]
-        wh = Warehouse.connect(kind, target)
+        wh = connect(kind, target)
         wh.execute("create schema hilos")
         wh.execute("create table hilos.flow_execution_contacts (id text, contact__phone text, "
                    "contact__email text)")
@@ -292,14 +292,14 @@ def test_no_clear_address_survives_a_kill_after_the_last_hash(psim: Simulator, t
     `analytics_internal.privacy_map` (clear addresses beside their hashes) was never
     dropped: the next run found nothing left to hash and returned before the drop."""
     from pipelines.privacy import _tables
-    from transforms.runner import Warehouse
+    from pipelines.warehouse import connect
 
     with warehouse(kind, tmp_path) as (dest, rows):
         keep = env_for(psim, tmp_path, **dest)
         assert flowsync(["run", "--destination", kind], keep, tmp_path).returncode == 0
         target = (dest.get("DESTINATION__DUCKDB__CREDENTIALS")
                   or dest["DESTINATION__POSTGRES__CREDENTIALS"])
-        with Warehouse.connect(kind, target) as wh:
+        with connect(kind, target) as wh:
             passes = sum(1 for table, columns, _ in _tables(wh) for column in columns
                          if wh.scalar(f"select count({column}) from {table}"))
         assert passes >= 3

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from pipelines.destinations import libpq_credentials, postgres_parts
+from pipelines.warehouse.postgres import libpq_credentials, postgres_parts
 from simulator import Simulator
 from sources.errors import redact
 from tests.conftest import small_config

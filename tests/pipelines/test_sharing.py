@@ -18,7 +18,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from pipelines.lock import ADVISORY_KEYS, command_name, pipeline_lock
+from pipelines.lock import command_name, pipeline_lock
+from pipelines.warehouse.postgres import ADVISORY_KEYS
 from simulator import Simulator
 from tests.conftest import small_config
 from tests.expected import (

@@ -186,7 +186,7 @@ def test_a_frozen_loading_backend_ends_the_run_while_the_server_answers(
 
 
 def test_the_watch_ends_only_what_shows_no_change_for_the_whole_timeout() -> None:
-    from pipelines.watchdog import Watch
+    from pipelines.warehouse.watchdog import Watch
 
     busy = ("active", "t0", "t0", None, None, 100)
     watch = Watch(4.0, now=0.0)

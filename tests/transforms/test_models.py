@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
-import duckdb
 import pytest
 
+from pipelines.warehouse import connect
 from tests.expected import utc
 from tests.runner import database_dsn, fresh_database
 from transforms.runner import CheckFailedError, Model, Warehouse, build, load_models
@@ -105,7 +105,7 @@ def load_fixtures(wh: Warehouse, hilos: bool = True, twilio: bool = True) -> Non
 
 @pytest.fixture
 def duck() -> Iterator[Warehouse]:
-    wh = Warehouse(kind="duckdb", conn=duckdb.connect())
+    wh = connect("duckdb", ":memory:")
     # a session far from UTC: days must still be UTC dates
     wh.execute("set timezone = 'America/Mexico_City'")
     yield wh
@@ -115,7 +115,7 @@ def duck() -> Iterator[Warehouse]:
 @pytest.fixture
 def pg(postgres_dsn: str) -> Iterator[Warehouse]:
     with fresh_database("flowsync_tf") as db:
-        wh = Warehouse.connect("postgres", database_dsn(db))
+        wh = connect("postgres", database_dsn(db))
         wh.execute("set timezone = 'Asia/Tokyo'")
         try:
             yield wh

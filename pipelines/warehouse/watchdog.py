@@ -30,8 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .destinations import Destination
-from .exits import Exit
+from ..exits import Exit
 
 # this command's backends that are inside a statement or a transaction, and what shows
 # that they move (a new statement, a state or wait change, COPY progress)
@@ -104,24 +103,24 @@ class Watch:
 
 
 @contextmanager
-def watched(destination: Destination, hang_timeout: float) -> Iterator[None]:
-    """Watches a Postgres destination for the duration; DuckDB is embedded and needs none."""
-    if destination.kind != "postgres" or hang_timeout <= 0:
+def watched(dsn: str, label: str, hang_timeout: float) -> Iterator[None]:
+    """Watches the Postgres server at `dsn` and this command's backends for the duration."""
+    if hang_timeout <= 0:
         yield
         return
     from psycopg2.extensions import parse_dsn
 
-    name = parse_dsn(destination.target).get("application_name", "")
+    name = parse_dsn(dsn).get("application_name", "")
     stop = threading.Event()
     every = max(1.0, min(10.0, hang_timeout / 4))
 
     def watch() -> None:
         seen = Watch(hang_timeout, time.monotonic())
         while not stop.wait(every):
-            why = seen.look(activity(destination.target, name, timeout=every), time.monotonic())
+            why = seen.look(activity(dsn, name, timeout=every), time.monotonic())
             if why is not None and not stop.is_set():
                 sys.stdout.flush()
-                print(f"\nflowsync: the destination {destination.label} {why} "
+                print(f"\nflowsync: the destination {label} {why} "
                       "(destination.postgres.hang_timeout); giving up. What was committed "
                       "is kept; the next run completes the pending load",
                       file=sys.stderr, flush=True)

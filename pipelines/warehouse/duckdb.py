@@ -1,0 +1,155 @@
+"""DuckDB: one local file, held for a whole command.
+
+DuckDB lets one process write a file and no one else open it meanwhile, even read-only.
+A command opens the file for writing once, when every other process has let go of it
+(another run, a BI tool or notebook reading it), and every step uses that one connection:
+dlt's loads (through parquet files) and the transforms (its cursors).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+from sources import registry
+from sources.errors import ConfigError, first_line
+from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
+from transforms.warehouse import Params, Warehouse
+
+from .. import config
+from ..lock import process_name, wait_turn
+from . import Destination, state_dir
+
+_WORD = r"(?<!\w){name}(?!\w)"  # a name as a whole word (a schema may stand before it)
+HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
+
+
+class DuckDBWarehouse(Warehouse):
+    row_id = "rowid"
+
+    def _run(self, sql: str, params: Params = None) -> Any:
+        # a duckdb cursor is a connection of its own, with its own transaction: statements
+        # run on the connection itself
+        if params:
+            return self.conn.execute(sql.replace("%s", "?"), list(params))
+        return self.conn.execute(sql)
+
+    def dependents(self, schema: str, table: str) -> list[str]:
+        """DuckDB keeps no dependency records: every view whose SQL names the table (one
+        that merely mentions the name counts too: keeping a table is the safe mistake)."""
+        pattern = re.compile(_WORD.format(name=re.escape(table)), re.IGNORECASE)
+        return [f"{s}.{v}" for s, v, sql in self.rows(
+            "select schema_name, view_name, sql from duckdb_views() where not internal "
+            "order by 1, 2") if pattern.search(sql or "")]
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        """An Arrow table, scanned by DuckDB."""
+        import pyarrow as pa
+
+        data = pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)})
+        self.conn.register("flowsync_rows", data)
+        try:
+            self.execute(f"insert into {table} ({', '.join(columns)}) "
+                         f"select {', '.join(columns)} from flowsync_rows")
+        finally:
+            self.conn.unregister("flowsync_rows")
+
+
+@dataclass
+class DuckDB(Destination):
+    kind = "duckdb"
+    loader_file_format = "parquet"
+
+    path: Path
+    state_dir: Path
+    options: dict[str, str] = field(default_factory=dict)  # given when the file is opened
+    # while the file is held: the one connection every step uses
+    connection: Any = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return str(self.path)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"duckdb:{self.path}"
+
+    @property
+    def factory(self) -> Any:
+        if self.connection is not None:
+            return dlt.destinations.duckdb(DuckDbCredentials(self.connection))
+        return dlt.destinations.duckdb(DuckDbCredentials(str(self.path),
+                                                         global_config=dict(self.options)))
+
+    def warehouse(self) -> Warehouse:
+        """On the held file, a cursor of the command's connection."""
+        if self.connection is not None:
+            return DuckDBWarehouse(self.connection.cursor())
+        import duckdb
+
+        return DuckDBWarehouse(duckdb.connect(str(self.path)))
+
+    @contextmanager
+    def _held(self, wait_seconds: float) -> Iterator[Destination]:
+        with hold(str(self.path), wait_seconds, self.options) as conn:
+            yield replace(self, connection=conn)
+
+    def missing(self) -> str | None:
+        if self.path.exists():
+            return None
+        return (f"no DuckDB warehouse at {self.path}; load one with `flowsync run` (or set "
+                "DESTINATION__DUCKDB__CREDENTIALS)")
+
+
+@contextmanager
+def hold(path: str, limit: float, options: dict[str, str]) -> Iterator[Any]:
+    """The DuckDB file opened for writing, once every other process has let go of it."""
+    import duckdb
+
+    conn: Any = None
+
+    def try_take() -> str | None:
+        nonlocal conn
+        try:
+            conn = duckdb.connect(path, config=options)
+            return None
+        except duckdb.Error as exc:
+            found = HOLDER.search(str(exc))
+            if found is None:  # not a lock: the file's own problem (not DuckDB's, denied)
+                raise ConfigError(f"DuckDB file {path} cannot be opened: "
+                                  f"{first_line(exc)}") from None
+            return process_name(int(found.group(1)))
+
+    wait_turn(try_take, f"the DuckDB file {path}", limit)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def duckdb_destination(path: str | None = None) -> DuckDB:
+    """DuckDB at `path`, destination.duckdb.credentials, or flowsync.duckdb here."""
+    raw = path or config.get("destination.duckdb.credentials")
+    if not isinstance(raw, str):
+        raise ConfigError("destination.duckdb.credentials must be a file path")
+    if raw.strip() == ":memory:" or re.match(r"\s*(md|motherduck):", raw) or (
+            "://" in raw and not raw.startswith("duckdb:///")):
+        raise ConfigError("destination.duckdb.credentials must be a local DuckDB file path: "
+                          "in-memory databases, MotherDuck (md:) and URLs are not supported "
+                          "(a run's data would vanish, or go where flowsync cannot lock it)")
+    file = Path(raw.removeprefix("duckdb:///")).expanduser().resolve()
+    # duckdb names its catalog after the file; a dataset of the same name confuses its binder
+    if file.stem in (*(s.dataset for s in registry.SOURCES), ANALYTICS_SCHEMA):
+        raise ConfigError(f"DuckDB file name {file.name!r} clashes with dataset {file.stem!r}; "
+                          "choose another name (e.g. flowsync.duckdb)")
+    if not file.parent.is_dir():
+        raise ConfigError(f"DuckDB file {file}: folder {file.parent} does not exist")
+    return DuckDB(file, state_dir(file.with_name(file.name + ".state")),
+                  {"memory_limit": str(config.get("destination.duckdb.memory_limit"))})

@@ -1,0 +1,225 @@
+"""Postgres: a database on a server, shared with readers and other flowsync runs.
+
+A command holds a session advisory lock in the database (so runs on two hosts are kept
+apart too), named after the command; every connection flowsync or dlt opens carries the
+client-side bounds (`CLIENT_OPTIONS`), the statement timeout (`PGOPTIONS`) and this
+command's name, by which the watchdog finds its backends (`watchdog`). Rows are loaded
+through COPY. The DSN is a secret: parsed here without ever being quoted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import dlt
+from dlt.common.configuration import configspec
+from dlt.common.typing import TSecretStrValue
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+from sources.errors import ConfigError, first_line, keep_secret
+from transforms.warehouse import Params, Warehouse
+
+from .. import config
+from ..lock import command_name, wait_turn
+from . import Destination, state_dir
+from .watchdog import watched
+
+# pg_try_advisory_lock(int4, int4): 'flow', 'sync'
+ADVISORY_KEYS = (0x666C6F77, 0x73796E63)
+# on every Postgres connection flowsync or dlt opens (a DSN's own values win): a connect
+# that gets no answer, a peer that vanished (a half-open connection after a failover) and
+# data the network never acknowledges end the connection instead of waiting forever
+CLIENT_OPTIONS = {"connect_timeout": "15", "keepalives": "1", "keepalives_idle": "30",
+                  "keepalives_interval": "10", "keepalives_count": "3",
+                  "tcp_user_timeout": "60000"}
+
+
+class PostgresWarehouse(Warehouse):
+    row_id = "ctid"
+
+    def __init__(self, conn: Any) -> None:
+        super().__init__(conn)
+        conn.autocommit = True
+
+    def _run(self, sql: str, params: Params = None) -> Any:
+        cur = self.conn.cursor()
+        cur.execute(sql, params or None)
+        return cur
+
+    def dependents(self, schema: str, table: str) -> list[str]:
+        """Postgres' own dependency records (views and materialized views)."""
+        return [r[0] for r in self.rows(
+            "select distinct n.nspname || '.' || v.relname from pg_depend d "
+            "join pg_rewrite r on r.oid = d.objid join pg_class v on v.oid = r.ev_class "
+            "join pg_namespace n on n.oid = v.relnamespace "
+            "where d.refobjid = to_regclass(%s) and v.oid <> d.refobjid order by 1",
+            (f"{schema}.{table}",))]
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        """COPY, as csv."""
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rows)
+        buffer.seek(0)
+        self.conn.cursor().copy_expert(
+            f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", buffer)
+
+
+@dataclass
+class Postgres(Destination):
+    kind = "postgres"
+    loader_file_format = "csv"
+
+    label: str
+    state_dir: Path
+    parts: dict[str, str] = field(repr=False)  # the DSN's libpq options (secret)
+
+    @property
+    def dsn(self) -> str:
+        from psycopg2.extensions import make_dsn
+
+        return make_dsn(**self.parts)
+
+    @property
+    def factory(self) -> Any:
+        return dlt.destinations.postgres(libpq_credentials(self.parts))
+
+    def warehouse(self) -> Warehouse:
+        import psycopg2
+
+        return PostgresWarehouse(psycopg2.connect(self.dsn))
+
+    @contextmanager
+    def _held(self, wait_seconds: float) -> Iterator[Destination]:
+        with hold(self.dsn, wait_seconds):
+            yield self
+
+    def _watched(self, hang_timeout: float) -> Any:
+        return watched(self.dsn, self.label, hang_timeout)
+
+
+def postgres_destination() -> Postgres:
+    """Postgres at destination.postgres.credentials, checked to answer."""
+    dsn = config.get("destination.postgres.credentials")
+    if not dsn:
+        raise ConfigError("Postgres is not configured: set destination.postgres.credentials "
+                          "(DESTINATION__POSTGRES__CREDENTIALS), e.g. "
+                          "postgresql://user:password@host:5432/db")
+    import psycopg2
+
+    parts = postgres_parts(str(dsn))
+    destination = Postgres(
+        f"postgres://{parts.get('user', '')}@{parts.get('host', '')}:"
+        f"{parts.get('port', 5432)}/{parts.get('dbname', '')}",
+        state_dir(Path.cwd() / "flowsync-postgres.state"), parts)
+    keep_secret(destination.dsn)
+    _bound_statements(config.get_int("destination.postgres.statement_timeout"))
+    try:
+        psycopg2.connect(destination.dsn).close()
+    except psycopg2.Error as exc:
+        raise ConfigError(f"Postgres is unreachable: {first_line(exc)}") from None
+    return destination
+
+
+def postgres_parts(raw: str) -> dict[str, str]:
+    """The DSN's libpq options, with the client-side bounds (`CLIENT_OPTIONS`) unless it
+    sets its own. Refused, without quoting it (it holds a password), when it is not a
+    PostgreSQL DSN or does not name the host and database flowsync is to load into."""
+    from psycopg2.extensions import parse_dsn
+
+    keep_secret(raw)
+    scheme = re.match(r"\s*([A-Za-z][\w+.-]{0,30})://", raw)
+    if scheme and scheme.group(1).lower() not in ("postgresql", "postgres"):
+        sqlalchemy = scheme.group(1).lower().startswith(("postgresql+", "postgres+"))
+        raise ConfigError(
+            f"destination.postgres.credentials is not a PostgreSQL DSN ({scheme.group(1)}://"
+            f"{'; SQLAlchemy names the driver there, libpq does not' if sqlalchemy else ''}): "
+            "use postgresql://user:password@host:5432/database")
+    try:
+        parts = parse_dsn(raw.strip())
+    except Exception:  # libpq's message quotes the whole string
+        raise ConfigError("destination.postgres.credentials is not a DSN libpq can read: use "
+                          "postgresql://user:password@host:5432/database (or host=... "
+                          "dbname=... pairs)") from None
+    keep_secret(parts.get("password"))
+    missing = [name for key, name in (("host", "host"), ("dbname", "database"))
+               if not parts.get(key)]
+    if missing:
+        raise ConfigError(f"destination.postgres.credentials names no {' and no '.join(missing)}"
+                          ": flowsync loads only where it is told to (libpq's defaults would "
+                          "pick one); e.g. postgresql://user@host:5432/database")
+    # the watchdog finds this command's backends by name (`watchdog`)
+    return {**CLIENT_OPTIONS, "application_name": f"flowsync-{os.getpid()}", **parts}
+
+
+@configspec(init=False)
+class LibpqCredentials(PostgresCredentials):
+    """dlt's Postgres credentials with the password optional, as libpq has it (trust or
+    peer auth, PGPASSWORD, ~/.pgpass)."""
+
+    password: Optional[TSecretStrValue] = None  # noqa: UP045 (dlt reads the annotation)
+
+
+def libpq_credentials(parts: dict[str, str]) -> LibpqCredentials:
+    """Credentials from a parsed DSN (URL or key=value), other libpq options kept."""
+    known = {"user", "password", "host", "port", "dbname"}
+    credentials = LibpqCredentials()
+    credentials.username = parts.get("user")
+    credentials.password = parts.get("password")
+    credentials.host = parts.get("host")
+    credentials.port = int(parts.get("port") or 5432)
+    credentials.database = parts.get("dbname")
+    credentials.query = {k: v for k, v in parts.items() if k not in known}
+    credentials.resolve()
+    return credentials
+
+
+def _bound_statements(seconds: int) -> None:
+    """Every Postgres connection of this process (dlt's, the transforms') gets the
+    statement timeout, through libpq's PGOPTIONS; one the user set there wins."""
+    if seconds and "statement_timeout" not in os.environ.get("PGOPTIONS", ""):
+        os.environ["PGOPTIONS"] = (os.environ.get("PGOPTIONS", "")
+                                   + f" -c statement_timeout={seconds * 1000}").strip()
+
+
+@contextmanager
+def hold(dsn: str, limit: float) -> Iterator[None]:
+    """The database's flowsync advisory lock, on a session of its own for the command."""
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(dsn, application_name=f"flowsync {command_name()}"[:63])
+    except psycopg2.Error as exc:  # the driver's message names host and port, no password
+        raise ConfigError(f"Postgres is unreachable: {first_line(exc)}") from None
+    conn.autocommit = True
+    try:
+        cur = conn.cursor()
+
+        def try_take() -> str | None:
+            cur.execute("select pg_try_advisory_lock(%s, %s)", ADVISORY_KEYS)
+            if cur.fetchone()[0]:
+                return None
+            cur.execute(
+                "select a.pid, a.application_name, host(a.client_addr), "
+                "  extract(epoch from now() - a.backend_start)::int"
+                " from pg_locks l join pg_stat_activity a on a.pid = l.pid"
+                " where l.locktype = 'advisory' and l.classid = %s and l.objid = %s"
+                "   and l.objsubid = 2 and l.granted", ADVISORY_KEYS)
+            row = cur.fetchone()
+            if row is None:  # let go between the two queries: try again next second
+                return "another session"
+            pid, app, addr, age = row
+            return (f"{app or 'a session'} (server pid {pid}"
+                    f"{f', from {addr}' if addr else ''}, connected {age} s ago)")
+
+        wait_turn(try_take, "the Postgres database (flowsync's advisory lock)", limit)
+        yield
+    finally:
+        conn.close()  # the session ends: the server releases the lock
