@@ -29,11 +29,11 @@ from datetime import datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 
-from . import comments
-from .checks import CHECKS, CheckFailedError, check
+from .checks import CheckFailedError, check
+from .contracts import comment_statements
 from .warehouse import Warehouse
 
-__all__ = ["CHECKS", "BuildStoppedError", "CheckFailedError", "Model", "ModelResult",
+__all__ = ["BuildStoppedError", "CheckFailedError", "Model", "ModelResult",
            "Warehouse", "build", "check", "load_models", "render"]
 
 log = logging.getLogger("flowsync.transforms")
@@ -232,7 +232,7 @@ def build(wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
             raise
         _swap_in(wh, fresh, schema_of(model), model.name)
         if schema_of(model) == SCHEMA:
-            for statement in comments.statements(SCHEMA, model.name):
+            for statement in comment_statements(SCHEMA, model.name):
                 wh.execute(statement)
         rows = wh.scalar(f"select count(*) from {target}")
         results.append(ModelResult(model.name, rows, time.perf_counter() - t0, schema_of(model)))

@@ -1,7 +1,6 @@
 -- grain: one row per provider, flow and day (UTC date of started_at); test runs excluded
 with runs as (
-    select * from {{ ref('flow_runs') }}
-    where not is_test
+    select * from {{ ref('counted_runs') }}
 ),
 
 daily as (

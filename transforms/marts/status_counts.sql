@@ -1,7 +1,6 @@
 -- grain: one row per provider, flow and normalized status that has runs; test runs excluded
 with runs as (
-    select * from {{ ref('flow_runs') }}
-    where not is_test
+    select * from {{ ref('counted_runs') }}
 ),
 
 counted as (

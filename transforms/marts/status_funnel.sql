@@ -1,7 +1,6 @@
 -- grain: one row per provider, flow and stage (entered, started, completed); test runs excluded
 with runs as (
-    select * from {{ ref('flow_runs') }}
-    where not is_test
+    select * from {{ ref('counted_runs') }}
 ),
 
 per_flow as (
