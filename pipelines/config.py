@@ -49,8 +49,18 @@ GENERAL = (
     # gives up (exit 1)
     Setting("destination.postgres.hang_timeout", 120, whole=True),
 )
-SETTINGS = {s.name: s for s in GENERAL} | {
-    source.key(s.name): s for source in registry.SOURCES for s in source.settings}
+GENERAL_SETTINGS = {s.name: s for s in GENERAL}
+
+
+def setting(key: str) -> Setting:
+    """The declared setting of this key: a general one, or a registered source's."""
+    if key in GENERAL_SETTINGS:
+        return GENERAL_SETTINGS[key]
+    for source in registry.SOURCES:
+        for s in source.settings:
+            if source.key(s.name) == key:
+                return s
+    return Setting(key)
 
 
 def env_name(key: str) -> str:
@@ -64,11 +74,11 @@ def nothing_configured() -> str:
 
 def get(key: str) -> Any:
     """The setting's value: its env var, then dlt's config or secrets, then the default."""
-    setting = SETTINGS.get(key) or Setting(key)
+    declared = setting(key)
     value = os.environ.get(env_name(key))
     if value is None:
-        value = (dlt.secrets if setting.secret else dlt.config).get(key)
-    return setting.default if value is None or value == "" else value
+        value = (dlt.secrets if declared.secret else dlt.config).get(key)
+    return declared.default if value is None or value == "" else value
 
 
 def get_int(key: str) -> int:
@@ -78,7 +88,7 @@ def get_int(key: str) -> int:
 
 def typed(key: str) -> Any:
     """The setting's value, typed and checked as declared; ConfigError naming it."""
-    return SETTINGS[key].value(key, get(key))
+    return setting(key).value(key, get(key))
 
 
 def get_bool(key: str) -> bool:
