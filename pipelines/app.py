@@ -1,5 +1,5 @@
 """What the commands do, below the command line: run the configured sources one after
-another, rebuild the analytics, print progress and a summary, and decide the exit code.
+another, rebuild the analytics, say what happened (`events`), and decide the exit code.
 
 The exit codes are `exits.Exit`'s. Before anything else, a command that writes brings the
 warehouse's layout up to date (`upkeep.up_to_date`).
@@ -15,7 +15,6 @@ skipped, and one line says what was kept.
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from sources import registry
 from sources.errors import ConfigError, FlowsyncError, Outcome, first_line
 from sources.privacy import Privacy
 
-from . import config
+from . import config, events
 from .exits import Exit
 from .privacy import reconcile, settle
 from .progress import Progress
@@ -105,15 +104,15 @@ def holding(destination: Destination, work: Callable[[Destination], T]) -> T | E
         with destination.session() as bound:
             return work(bound)
     except FlowsyncError as exc:  # the wait (busy, stopped) or the warehouse's file
-        print(f"flowsync: {exc}", file=sys.stderr)
+        events.notice(str(exc))
         return exit_for(exc.outcome)
 
 
 def print_result(r: SourceRun) -> None:
     status = "ok" if r.ok else "STOPPED" if r.outcome is Outcome.STOPPED else "FAILED"
     tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "none"
-    print(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
-          f"rows fetched: {tables}")
+    events.result(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
+                  f"rows fetched: {tables}", r.source)
 
 
 def transform(destination: Destination) -> Exit:
@@ -126,21 +125,20 @@ def transform(destination: Destination) -> Exit:
         with destination.warehouse() as wh:
             results = build(wh, variables, should_stop=signals.was_signal_received)
     except BuildStoppedError as exc:
-        print(f"flowsync: transform: {exc}; the tables built before it are new, the "
-              "others as they were", file=sys.stderr)
+        events.notice(f"transform: {exc}; the tables built before it are new, the "
+                      "others as they were")
         return stop_requested() or Exit.FAILED
     except ConfigError as exc:
-        print(f"flowsync: transform: {exc}", file=sys.stderr)
+        events.notice(f"transform: {exc}")
         return Exit.CONFIG
     except CheckFailedError as exc:
-        print(f"flowsync: transform: {exc}; the previous tables are kept", file=sys.stderr)
+        events.notice(f"transform: {exc}; the previous tables are kept")
         return Exit.FAILED
     except Exception as exc:  # the database's own error, in one line
-        print(f"flowsync: transform failed: {type(exc).__name__}: {first_line(exc)}",
-              file=sys.stderr)
+        events.notice(f"transform failed: {type(exc).__name__}: {first_line(exc)}")
         return Exit.FAILED
     marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if r.schema == SCHEMA)
-    print(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
+    events.result(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
     return Exit.OK
 
 
@@ -156,18 +154,20 @@ def destination_or_exit(kind: str, duckdb_path: str | None = None,
     try:
         config.check(sources)
     except ConfigError as exc:
-        print(f"flowsync: {exc}", file=sys.stderr)
+        events.notice(str(exc))
         return Exit.CONFIG
     try:
         return make_destination(kind, duckdb_path)
     except ConfigError as exc:
-        print(f"flowsync: {kind}: {exc}", file=sys.stderr)
+        events.notice(f"{kind}: {exc}")
         return Exit.CONFIG
 
 
 def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | None = None,
-                analytics: bool = False) -> tuple[Exit, list[SourceRun]]:
-    """Runs the sources one after another, then (optionally) the analytics.
+                analytics: bool = False,
+                progress: Progress | None = None) -> tuple[Exit, list[SourceRun]]:
+    """Runs the sources one after another, then (optionally) the analytics; `progress`,
+    if given, is told how each source is going.
 
     Returns the exit code and what each source did.
     """
@@ -177,38 +177,38 @@ def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | No
     try:
         privacy, rewrite = config.privacy(), config.get_bool("privacy.rewrite")
     except ConfigError as exc:
-        print(f"flowsync: {exc}", file=sys.stderr)
+        events.notice(str(exc))
         return Exit.CONFIG, []
     done = holding(destination, lambda bound: _run_sources(sources, bound, analytics,
-                                                           privacy, rewrite))
+                                                           privacy, rewrite, progress))
     return (done, []) if isinstance(done, Exit) else done
 
 
 def _run_sources(sources: list[str], destination: Destination, analytics: bool,
-                 privacy: Privacy, rewrite: bool) -> tuple[Exit, list[SourceRun]]:
+                 privacy: Privacy, rewrite: bool,
+                 progress: Progress | None) -> tuple[Exit, list[SourceRun]]:
     refused = up_to_date(destination) or keep_private(
         destination, lambda wh: reconcile(wh, privacy, rewrite))
     if refused is not None:
         return refused, []
-    print(f"flowsync: loading {', '.join(sources)} into {destination.label}"
-          + ("" if privacy.keeps else f"; contact addresses: {privacy.mode}"))
-    progress = Progress()
+    events.result(f"flowsync: loading {', '.join(sources)} into {destination.label}"
+                  + ("" if privacy.keeps else f"; contact addresses: {privacy.mode}"))
     results = []
     for source in sources:
         if stop_requested():
             break
         result = run_source(source, destination, progress, privacy)
-        progress.done()
+        if progress is not None:
+            progress.done()
         print_result(result)
         if result.error and result.outcome is not Outcome.STOPPED:
-            print(f"flowsync: {source}: {result.error}", file=sys.stderr)
+            events.notice(f"{source}: {result.error}", source)
         if result.outcome is not Outcome.BUSY:  # the other run records its own
             note_sync(destination, result)
         results.append(result)
     stopped = stop_requested()
     if stopped is not None:
-        print(f"flowsync: stopped by {stopped.name}: {stop_summary(sources, results, analytics)}",
-              file=sys.stderr)
+        events.notice(f"stopped by {stopped.name}: {stop_summary(sources, results, analytics)}")
         return stopped, results
     if not privacy.keeps and any(r.completed_pending for r in results):
         # a load an interrupted run left (before a change of mode?) may have been in clear

@@ -18,6 +18,7 @@ from pathlib import Path
 from sources import registry
 from sources.errors import redact
 
+from . import events
 from .app import (
     Exit,
     destination_or_exit,
@@ -28,6 +29,7 @@ from .app import (
     transform_watched,
 )
 from .config import telemetry_off_unless_asked
+from .progress import Progress
 from .warehouse import Destination
 
 
@@ -167,7 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if selection.problem:
         print(f"flowsync: {selection.problem}", file=sys.stderr)
         return Exit.CONFIG
-    code, _ = run_sources(selection.sources, args.destination, analytics=not args.no_transform)
+    code, _ = run_sources(selection.sources, args.destination, analytics=not args.no_transform,
+                          progress=PROGRESS)
     return code
 
 
@@ -221,8 +224,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "transform": cmd_transform, "report": cmd_report}
     if args.command == "simulate":  # serves until Ctrl-C, which ends it cleanly
         return int(cmd_simulate(args))
-    with stoppable():
+    with events.listening(show), stoppable():
         return int(handlers[args.command](args))
+
+
+PROGRESS = Progress()  # a status line per source on a terminal (stderr)
+
+
+def show(event: events.Event) -> None:
+    """What the application says: results on stdout, the rest on stderr."""
+    PROGRESS.done()  # a status line being drawn is cleared first
+    if event.kind == events.RESULT:
+        print(event.text, flush=True)
+    else:
+        print(f"flowsync: {event.text}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

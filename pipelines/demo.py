@@ -17,6 +17,7 @@ from simulator import SimConfig, Simulator
 from sources import registry
 
 from .app import Exit, run_sources
+from .progress import Progress
 from .report import write_report
 from .warehouse import make_destination
 
@@ -91,7 +92,8 @@ def run_demo(duckdb_path: str, small: bool = False, privacy: str = "keep") -> in
         with _env(DLT_DATA_DIR=dlt_dir, FLOWSYNC__STATE_DIR=dlt_dir,
                   PRIVACY__CONTACT_ADDRESS=privacy, PRIVACY__HASH_KEY=secrets.token_hex(32),
                   **sim.pipeline_env()):
-            code, _ = run_sources(registry.names(), "duckdb", str(path), analytics=True)
+            code, _ = run_sources(registry.names(), "duckdb", str(path), analytics=True,
+                                  progress=Progress())
     if code != Exit.OK:
         return code
     report = path.with_name(f"{path.stem}-report.html")

@@ -23,6 +23,8 @@ from dlt.common.runtime import signals
 
 from sources.errors import BusyError, StoppedError
 
+from . import events
+
 REPORT_EVERY = 60.0  # seconds between "still waiting" lines
 
 
@@ -34,8 +36,8 @@ def wait_turn(try_take: Callable[[], str | None], what: str, limit: float,
     if holder is None:
         return
     t0 = time.monotonic()
-    print(f"flowsync: waiting for {what}: held by {holder}; waiting up to {limit:.0f} s "
-          "(lock.wait_seconds)", file=sys.stderr, flush=True)
+    events.notice(f"waiting for {what}: held by {holder}; waiting up to {limit:.0f} s "
+                  "(lock.wait_seconds)")
     reported = t0
     while True:
         waited = time.monotonic() - t0
@@ -48,14 +50,13 @@ def wait_turn(try_take: Callable[[], str | None], what: str, limit: float,
             raise StoppedError(f"stopped while waiting for {what}")
         now = try_take()
         if now is None:
-            print(f"flowsync: {what} is free after {time.monotonic() - t0:.0f} s; going on",
-                  file=sys.stderr, flush=True)
+            events.notice(f"{what} is free after {time.monotonic() - t0:.0f} s; going on")
             return
         holder = now
         if time.monotonic() - reported >= REPORT_EVERY:
             reported = time.monotonic()
-            print(f"flowsync: still waiting for {what} ({reported - t0:.0f} s): held by "
-                  f"{holder}", file=sys.stderr, flush=True)
+            events.notice(f"still waiting for {what} ({reported - t0:.0f} s): held by "
+                          f"{holder}")
 
 
 def command_name() -> str:

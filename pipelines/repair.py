@@ -1,5 +1,14 @@
 """Housekeeping of dlt's working folder: repairs of what an interrupted run can leave
-there, and the removal of packages once loaded."""
+there, and the removal of packages once loaded.
+
+This module works on dlt's private folder layout (`normalize/extracted/<load id>`,
+`load/{new,normalized,loaded}/<load id>/{new,started,completed}_jobs`,
+`.pending_transitions`, job file names), as dlt 1.31 writes it: `check_dlt` refuses
+another dlt with a clear message, and tests/pipelines/test_dlt_layout.py fails loudly if
+the layout changes, so a dlt upgrade is a decision, not a surprise. Upstream: jobs run
+twice after a kill between a commit and its record (dlt-hub/dlt#3023, #2837), narrowed
+but not closed by the pending-transition markers of dlt-hub/dlt#3767.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,20 @@ from pathlib import Path
 import dlt
 from dlt.common.storages.load_package import ParsedLoadJobFileName
 
+from sources.errors import ConfigError
+
 log = logging.getLogger("flowsync")
+
+VERIFIED = "1.31"  # the dlt whose working-folder layout these repairs know
+
+
+def check_dlt() -> None:
+    """ConfigError when the installed dlt is not the one these repairs were verified with."""
+    if not dlt.__version__.startswith(VERIFIED + "."):
+        raise ConfigError(
+            f"flowsync repairs dlt's working folder as dlt {VERIFIED} lays it out, but dlt "
+            f"{dlt.__version__} is installed: install dlt {VERIFIED}.x (as flowsync's "
+            "requirements pin it), or a flowsync release verified with your dlt")
 
 
 def drop_extracted_copies_of_normalized(pipeline: dlt.Pipeline) -> None:

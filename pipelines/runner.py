@@ -37,7 +37,12 @@ from . import config
 from .lock import pipeline_lock
 from .privacy import mark_unchecked
 from .progress import OnProgress, RowCounter, ticker
-from .repair import delete_loaded_packages, drop_extracted_copies_of_normalized, redo_interrupted_jobs
+from .repair import (
+    check_dlt,
+    delete_loaded_packages,
+    drop_extracted_copies_of_normalized,
+    redo_interrupted_jobs,
+)
 from .warehouse import Destination
 from .working import open_pipeline, record_load
 
@@ -88,6 +93,7 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
     try:
         with pipeline_lock(destination.state_dir / "locks", f"flowsync_{source}",
                            float(config.get_int("lock.wait_seconds"))):
+            check_dlt()
             pipeline = open_pipeline(source, destination, counter)
             if pipeline.has_pending_data:
                 log.warning("%s: completing the load an interrupted run left pending", source)

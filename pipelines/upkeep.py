@@ -5,12 +5,12 @@ line with the privacy mode (`privacy`), each source's run noted for `sync_status
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from sources.errors import first_line
 from transforms.warehouse import Warehouse
 
+from . import events
 from .exits import Exit
 from .privacy import Reconciled
 from .runner import SourceRun
@@ -26,16 +26,16 @@ def up_to_date(destination: Destination) -> Exit | None:
         with destination.warehouse() as wh:
             done = migrate(wh)
     except Exception as exc:  # the database's own error, in one line
-        print(f"flowsync: upgrading the warehouse failed: {type(exc).__name__}: "
-              f"{first_line(exc)}", file=sys.stderr)
+        events.notice(f"upgrading the warehouse failed: {type(exc).__name__}: "
+                      f"{first_line(exc)}")
         return Exit.FAILED
     if done.problem:
-        print(f"flowsync: {done.problem}", file=sys.stderr)
+        events.notice(f"{done.problem}")
         return Exit.CONFIG
     if done.upgraded and done.applied:
-        print(f"flowsync: warehouse upgraded: {'; '.join(done.applied)}", file=sys.stderr)
+        events.notice(f"warehouse upgraded: {'; '.join(done.applied)}")
     for notice in done.notices:
-        print(f"flowsync: {notice}", file=sys.stderr)
+        events.notice(f"{notice}")
     return None
 
 
@@ -46,15 +46,14 @@ def keep_private(destination: Destination, step: Callable[[Warehouse], Reconcile
         with destination.warehouse() as wh:
             done = step(wh)
     except Exception as exc:  # the database's own error, in one line
-        print(f"flowsync: privacy: {type(exc).__name__}: {first_line(exc)[:300]}",
-              file=sys.stderr)
+        events.notice(f"privacy: {type(exc).__name__}: {first_line(exc)[:300]}")
         return Exit.FAILED
     if done.problem:
-        print(f"flowsync: {done.problem}", file=sys.stderr)
+        events.notice(f"{done.problem}")
         return Exit.CONFIG
     if done.changed:
-        print("flowsync: stored contact data rewritten for privacy: " + ", ".join(
-            f"{column} {n:,}" for column, n in sorted(done.changed.items())), file=sys.stderr)
+        events.notice("stored contact data rewritten for privacy: " + ", ".join(
+                      f"{column} {n:,}" for column, n in sorted(done.changed.items())))
     return None
 
 
@@ -69,5 +68,5 @@ def note_sync(destination: Destination, result: SourceRun) -> None:
         with destination.warehouse() as wh:
             record_sync(wh, result.source, result.started_at, outcome, error, result.loaded)
     except Exception as exc:
-        print(f"flowsync: {result.source}: could not record the run in sync_status: "
-              f"{type(exc).__name__}", file=sys.stderr)
+        events.notice(f"{result.source}: could not record the run in sync_status: "
+                      f"{type(exc).__name__}")

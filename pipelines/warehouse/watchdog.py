@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .. import events
 from ..exits import Exit
 
 # this command's backends that are inside a statement or a transaction, and what shows
@@ -120,10 +121,9 @@ def watched(dsn: str, label: str, hang_timeout: float) -> Iterator[None]:
             why = seen.look(activity(dsn, name, timeout=every), time.monotonic())
             if why is not None and not stop.is_set():
                 sys.stdout.flush()
-                print(f"\nflowsync: the destination {label} {why} "
-                      "(destination.postgres.hang_timeout); giving up. What was committed "
-                      "is kept; the next run completes the pending load",
-                      file=sys.stderr, flush=True)
+                events.notice(f"the destination {label} {why} "
+                              "(destination.postgres.hang_timeout); giving up. What was committed "
+                              "is kept; the next run completes the pending load")
                 os._exit(Exit.FAILED)
 
     thread = threading.Thread(target=watch, daemon=True, name="flowsync-watchdog")

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines import events
 from pipelines.app import Exit, run_sources, select_sources
 from sources import registry
 from tests.third_source import SOURCE, TICKETS, AcmeApi
@@ -33,13 +34,15 @@ def acme(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AcmeApi]:
 
 
 def test_a_third_source_runs_end_to_end_without_a_change_outside_its_package(
-        acme: AcmeApi, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+        acme: AcmeApi, tmp_path: Path) -> None:
     selection = select_sources("all")
     assert selection.sources == ["acme"]
     db = tmp_path / "w.duckdb"
-    code, results = run_sources(selection.sources, "duckdb", str(db), analytics=True)
-    out = capsys.readouterr().out
-    assert code == Exit.OK, out
+    said: list[events.Event] = []
+    with events.listening(said.append):
+        code, results = run_sources(selection.sources, "duckdb", str(db), analytics=True)
+    out = "\n".join(e.text for e in said if e.kind == events.RESULT)
+    assert code == Exit.OK, said
     assert [r.source for r in results] == ["acme"] and acme.requests == 3
     assert re.search(r"^acme: ok in \d+\.\d s, 3 requests; rows fetched: tickets 7$", out,
                      re.MULTILINE), out
@@ -52,16 +55,19 @@ def test_a_third_source_runs_end_to_end_without_a_change_outside_its_package(
 
 
 def test_a_third_source_s_settings_are_checked_and_its_privacy_applied(
-        acme: AcmeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture) -> None:
+        acme: AcmeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCES__ACME__BASE_URL", "ftp://acme")
-    code, _ = run_sources(["acme"], "duckdb", str(tmp_path / "w.duckdb"))
+    said: list[events.Event] = []
+    with events.listening(said.append):
+        code, _ = run_sources(["acme"], "duckdb", str(tmp_path / "w.duckdb"))
     assert code == Exit.CONFIG
-    assert "sources.acme.base_url must be an http:// or https:// URL" in capsys.readouterr().err
+    assert [e.text for e in said] == [
+        "sources.acme.base_url must be an http:// or https:// URL, not 'ftp://acme'"]
+    assert not (tmp_path / "w.duckdb").exists()
     monkeypatch.setenv("SOURCES__ACME__BASE_URL", acme.base_url)
     monkeypatch.setenv("PRIVACY__CONTACT_ADDRESS", "drop")
     code, _ = run_sources(["acme"], "duckdb", str(tmp_path / "w.duckdb"))
-    assert code == Exit.OK, capsys.readouterr()
+    assert code == Exit.OK
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from acme.tickets").fetchall() == [(7,)]
         columns = {r[0] for r in con.execute(
