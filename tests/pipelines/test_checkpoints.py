@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import (
     HILOS_CONTACTS,
     HILOS_EXECUTIONS,
@@ -23,7 +22,8 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
-from tests.runner import FLOWSYNC, env_for, flowsync, read
+from tests.running import FLOWSYNC, env_for, flowsync, read
+from tests.worlds import small_config
 
 CASES = {
     # source: (world, settings)

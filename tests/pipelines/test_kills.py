@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import (
     HILOS_CONTACTS,
     HILOS_EXECUTIONS,
@@ -25,7 +24,8 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
-from tests.runner import Reader, env_for, flowsync, killpoint, warehouse
+from tests.running import Reader, env_for, flowsync, killpoint, warehouse
+from tests.worlds import small_config
 
 ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel")
 # listing, steps, normalize, inside the load (files staged, merges), transform

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import TWILIO_EXECUTIONS, TWILIO_STEPS, execution_truth, step_truth, visible_floor
-from tests.runner import env_for, flowsync, read
+from tests.running import env_for, flowsync, read
+from tests.worlds import small_config
 
 
 def test_self_linking_pages_are_read_once_and_the_next_run_completes(tmp_path: Path) -> None:

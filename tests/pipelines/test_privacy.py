@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from simulator import Simulator
-from tests.conftest import small_config
-from tests.runner import env_for, flowsync, killpoint, read, warehouse
+from tests.running import env_for, flowsync, killpoint, read, warehouse
+from tests.worlds import small_config
 
 KEY = "flowsync-test-key-5d1e9b7c"
 TEXT_TYPES = ("VARCHAR", "text", "character varying", "JSON", "json", "jsonb")

@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from tests.browser import DESKTOP, PHONE, Page, chromium
-from tests.runner import database_dsn, env_for, flowsync, fresh_database
+from tests.running import database_dsn, env_for, flowsync, fresh_database
 
 ODD_NAME = 'Café ☕ 予約 — ñandú <b>bold</b> & "quoted"'
 SHOTS = Path(os.environ.get("FLOWSYNC_TEST_SCREENSHOTS", "")) if os.environ.get(

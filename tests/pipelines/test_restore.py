@@ -19,7 +19,6 @@ import psycopg2
 import pytest
 
 from simulator import Simulator
-from tests.conftest import POSTGRES_DSN, small_config
 from tests.expected import (
     HILOS_CONTACTS,
     HILOS_EXECUTIONS,
@@ -31,7 +30,8 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
-from tests.runner import Reader, env_for, flowsync, warehouse
+from tests.running import Reader, env_for, flowsync, warehouse
+from tests.worlds import POSTGRES_DSN, small_config
 
 ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel")
 

@@ -13,7 +13,6 @@ import psycopg2
 import pytest
 
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import (
     HILOS_CONTACTS,
     TWILIO_EXECUTIONS,
@@ -25,7 +24,8 @@ from tests.expected import (
     utc,
     visible_floor,
 )
-from tests.runner import FLOWSYNC, env_for, flowsync, fresh_database, read, warehouse
+from tests.running import FLOWSYNC, env_for, flowsync, fresh_database, read, warehouse
+from tests.worlds import small_config
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import pytest
 from pipelines.warehouse.postgres import libpq_credentials, postgres_parts
 from simulator import Simulator
 from sources.errors import redact
-from tests.conftest import small_config
-from tests.runner import env_for, flowsync
+from tests.running import env_for, flowsync
+from tests.worlds import small_config
 
 PASSWORD = "S3cret-pw-77"
 BAD_SETTINGS = [

@@ -12,7 +12,6 @@ import pytest
 
 from simulator import Simulator
 from simulator.shapes import UNKNOWN_STATUS
-from tests.conftest import small_config
 from tests.expected import (
     HILOS_CONTACTS,
     TWILIO_EXECUTIONS,
@@ -22,7 +21,8 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
-from tests.runner import env_for, flowsync, warehouse
+from tests.running import env_for, flowsync, warehouse
+from tests.worlds import small_config
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -21,7 +21,6 @@ import pytest
 from pipelines.lock import command_name, pipeline_lock
 from pipelines.warehouse.postgres import ADVISORY_KEYS
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import (
     COMPLETION_RATE,
     HILOS_CONTACTS,
@@ -31,7 +30,8 @@ from tests.expected import (
     rounded,
     visible_floor,
 )
-from tests.runner import FLOWSYNC, env_for, flowsync, read, warehouse
+from tests.running import FLOWSYNC, env_for, flowsync, read, warehouse
+from tests.worlds import small_config
 
 # holds the DuckDB file read-only, as a notebook or BI tool does, for argv[2] seconds
 READER = """

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import (
     HILOS_CONTACTS,
     TWILIO_EXECUTIONS,
@@ -22,7 +21,8 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
-from tests.runner import FLOWSYNC, env_for, flowsync, killpoint, read
+from tests.running import FLOWSYNC, env_for, flowsync, killpoint, read
+from tests.worlds import small_config
 
 
 @pytest.fixture

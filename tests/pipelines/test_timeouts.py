@@ -16,9 +16,9 @@ import psycopg2
 import pytest
 
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import HILOS_CONTACTS, contact_truth, utc
-from tests.runner import FLOWSYNC, database_dsn, env_for, flowsync, fresh_database
+from tests.running import FLOWSYNC, database_dsn, env_for, flowsync, fresh_database
+from tests.worlds import small_config
 
 
 class FreezableProxy:

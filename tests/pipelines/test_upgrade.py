@@ -20,7 +20,6 @@ import psycopg2
 import pytest
 
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import (
     HILOS_CONTACTS,
     HILOS_EXECUTIONS,
@@ -33,7 +32,8 @@ from tests.expected import (
     visible_floor,
 )
 from tests.releases import RELEASES, run_release, unpack
-from tests.runner import Reader, env_for, flowsync, warehouse
+from tests.running import Reader, env_for, flowsync, warehouse
+from tests.worlds import small_config
 
 ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel")
 KINDS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from simulator import FAULT_KINDS, Simulator
-from tests.conftest import hilos_client, small_config, twilio_client
+from tests.worlds import hilos_client, small_config, twilio_client
 
 CONTACTS = "/channel/whatsapp/flow-execution-contact"
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from simulator import SimConfig, Simulator
-from tests.conftest import hilos_client, small_config
+from tests.worlds import hilos_client, small_config
 
 CONTACTS = "/channel/whatsapp/flow-execution-contact"
 EXECUTIONS = "/channel/whatsapp/flow-execution"

@@ -7,7 +7,7 @@ import math
 import httpx
 
 from simulator import Simulator
-from tests.conftest import small_config, twilio_client
+from tests.worlds import small_config, twilio_client
 
 
 def hilos_list(sim: Simulator, path: str, page_size: int | None = None) -> list[dict]:

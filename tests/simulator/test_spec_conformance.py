@@ -12,8 +12,8 @@ import pytest
 from openapi_core.exceptions import OpenAPIError
 
 from simulator import Simulator
-from tests.conftest import hilos_client, small_config, twilio_client
 from tests.openapi import validate_request, validate_response
+from tests.worlds import hilos_client, small_config, twilio_client
 
 FN = "FN" + "a" * 32
 

@@ -9,7 +9,7 @@ import pytest
 
 from simulator import Simulator
 from simulator.world import DAY, TWILIO_RETENTION_SECONDS, twilio_time
-from tests.conftest import twilio_client
+from tests.worlds import twilio_client
 
 
 def all_pages(client: httpx.Client, url: str, key: str, **params) -> tuple[list[dict], int]:

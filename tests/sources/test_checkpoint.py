@@ -12,7 +12,6 @@ from sources.hilos import hilos_source
 from sources.hilos import make_http as hilos_http
 from sources.twilio_studio import make_http as twilio_http
 from sources.twilio_studio import twilio_studio_source
-from tests.conftest import small_config
 from tests.expected import (
     CONTACT_COLUMNS,
     HILOS_EXECUTION_COLUMNS,
@@ -23,7 +22,8 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
-from tests.runner import HilosRunner, SourceRunner, TwilioRunner
+from tests.running import HilosRunner, SourceRunner, TwilioRunner
+from tests.worlds import small_config
 
 
 class FakeHttp:

@@ -111,7 +111,6 @@ def test_against_an_account_limit_it_settles_near_it_and_loses_nothing(tmp_path)
     """Real HTTP: the simulator answers 429 (20429) above 6 concurrent Twilio requests;
     flowsync starts at 16 with a ceiling of 64."""
     from simulator import Simulator
-    from tests.conftest import small_config
     from tests.expected import (
         TWILIO_EXECUTIONS,
         TWILIO_STEPS,
@@ -119,7 +118,8 @@ def test_against_an_account_limit_it_settles_near_it_and_loses_nothing(tmp_path)
         step_truth,
         visible_floor,
     )
-    from tests.runner import env_for, flowsync, read
+    from tests.running import env_for, flowsync, read
+    from tests.worlds import small_config
 
     with Simulator(small_config(twilio_flows=8, twilio_executions=900)) as sim:
         sim.faults.configure(concurrency_limit=6, latency_ms=15)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from simulator import Simulator
-from tests.conftest import small_config
 from tests.expected import HILOS_TOKEN, TWILIO_SECRET
-from tests.runner import HilosRunner, TwilioRunner, files_containing
+from tests.running import HilosRunner, TwilioRunner, files_containing
+from tests.worlds import small_config
 
 
 @pytest.mark.parametrize("runner_class,secret", [(HilosRunner, HILOS_TOKEN),

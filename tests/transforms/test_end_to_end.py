@@ -10,9 +10,9 @@ from pathlib import Path
 
 from simulator import Simulator
 from simulator.world import TWILIO_RETENTION_SECONDS
-from tests.conftest import small_config
 from tests.expected import expected_completion_rate
-from tests.runner import env_for, flowsync, read
+from tests.running import env_for, flowsync, read
+from tests.worlds import small_config
 
 
 def test_analytics_match_the_simulators_own_records(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.warehouse import connect
 from tests.expected import utc
-from tests.runner import database_dsn, fresh_database
+from tests.running import database_dsn, fresh_database
 from transforms.runner import CheckFailedError, Model, Warehouse, build, load_models
 
 RAW_DDL = """

@@ -16,10 +16,10 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from simulator import Simulator
 from sources.hilos import hilos_source, make_http
 from sources.hilos.settings import EXECUTION_FINAL
-from tests.conftest import small_config
 from tests.expected import CONTACT_COLUMNS, HILOS_EXECUTION_COLUMNS, HILOS_TOKEN, contact_truth, ts
 from tests.expected import hilos_execution_truth as execution_truth
-from tests.runner import HilosRunner, drop_schemas
+from tests.running import HilosRunner, drop_schemas
+from tests.worlds import small_config
 
 
 @pytest.fixture

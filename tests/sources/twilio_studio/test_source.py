@@ -15,11 +15,11 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from simulator import Simulator
 from sources.twilio_studio import make_http, twilio_studio_source
-from tests.conftest import small_config
 from tests.expected import TWILIO_SECRET as SECRET
 from tests.expected import ended_sids, execution_truth, step_truth, visible_floor
 from tests.openapi import validate_request
-from tests.runner import TwilioRunner, drop_schemas
+from tests.running import TwilioRunner, drop_schemas
+from tests.worlds import small_config
 
 
 @pytest.fixture

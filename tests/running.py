@@ -22,8 +22,8 @@ from sources.hilos import hilos_source
 from sources.hilos import make_http as hilos_http
 from sources.twilio_studio import make_http as twilio_http
 from sources.twilio_studio import twilio_studio_source
-from tests.conftest import POSTGRES_DSN
 from tests.expected import EXEC_COLUMNS, HILOS_TOKEN, STEP_COLUMNS, utc
+from tests.worlds import POSTGRES_DSN
 
 FLOWSYNC = str(Path(sys.executable).with_name("flowsync"))
 
