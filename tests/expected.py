@@ -151,6 +151,14 @@ COMPLETION_RATE = ("select provider, flow_id, day, flow_name, runs_total, runs_f
                    "from analytics.completion_rate order by 1, 2, 3, 4")
 
 
+ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel")
+
+
+def analytics_tables(read: Callable[[str], list[tuple]]) -> dict[str, list[tuple]]:
+    """Every analytics table's rows (but sync_status, whose times differ run to run)."""
+    return {t: sorted(read(f"select * from analytics.{t}"), key=repr) for t in ANALYTICS}
+
+
 def rounded(rows: list[tuple]) -> list[tuple]:
     """Rows with numbers as floats to 9 places (Postgres' numeric, float sums' order)."""
     return [tuple(round(float(v), 9) if isinstance(v, (float, Decimal)) else v for v in r)

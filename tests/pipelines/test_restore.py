@@ -19,29 +19,15 @@ import psycopg2
 import pytest
 
 from simulator import Simulator
-from tests.expected import (
-    HILOS_CONTACTS,
-    HILOS_EXECUTIONS,
-    TWILIO_EXECUTIONS,
-    TWILIO_STEPS,
-    contact_truth,
-    execution_truth,
-    hilos_execution_truth,
-    step_truth,
-    visible_floor,
-)
-from tests.running import Reader, env_for, flowsync, warehouse
+from tests.expected import analytics_tables as analytics
+from tests.expected import assert_raw_tables_are_the_truth, visible_floor
+from tests.running import env_for, flowsync, warehouse
 from tests.worlds import POSTGRES_DSN, small_config
-
-ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel")
 
 
 def world() -> Simulator:
     return Simulator(small_config(twilio_executions=300, hilos_contact_runs=400))
 
-
-def analytics(read: Reader) -> dict[str, list[tuple]]:
-    return {t: sorted(read(f"select * from analytics.{t}"), key=repr) for t in ANALYTICS}
 
 
 def days(sim: Simulator, run: Callable[[], None], n: int) -> None:
@@ -110,10 +96,7 @@ def test_a_backup_two_runs_old_is_brought_back_to_the_truth(
         assert ("flowsync_twilio_studio: the warehouse lacks loads this working folder "
                 "recorded (a backup restored? a replica behind?); the warehouse's own state "
                 "is taken and what it lacks is fetched again") in lines[1]
-        assert read(HILOS_CONTACTS) == contact_truth(sim)
-        assert read(HILOS_EXECUTIONS) == hilos_execution_truth(sim)
-        assert read(TWILIO_EXECUTIONS) == execution_truth(sim, since)
-        assert read(TWILIO_STEPS) == step_truth(sim, since)
+        assert_raw_tables_are_the_truth(read, sim, since)
         assert analytics(read) == expected
         again = flowsync(args, env, work)
         assert again.returncode == 0 and "lacks loads" not in again.stderr, again.stderr
