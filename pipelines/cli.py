@@ -7,12 +7,10 @@ The simulator is imported only by the commands that run it (`simulate`; `demo`, 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from sources import registry
@@ -31,27 +29,6 @@ from .app import (
 from .config import telemetry_off_unless_asked
 from .progress import Progress
 from .warehouse import Destination
-
-
-def _fault_rate(text: str) -> tuple[str, float]:
-    """KIND=RATE; the kind is checked against the simulator's by `simulate` itself."""
-    kind, sep, rate = text.partition("=")
-    if not sep or not kind:
-        raise argparse.ArgumentTypeError(f"expected KIND=RATE, got {text!r}")
-    try:
-        value = float(rate)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"rate must be a number, got {rate!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"rate must be in [0, 1], got {value}")
-    return kind, value
-
-
-def _utc(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO 8601 date-time, got {text!r}") from None
 
 
 class Redacted(logging.Filter):
@@ -90,36 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", choices=["full", "small"], default="full",
                       help="small: a few hundred runs, for a quick check")
 
-    sim = sub.add_parser("simulate", help="run the Hilos and Twilio Studio API simulator",
-                         description="Serves both APIs on loopback until interrupted. The "
-                                     "admin API under /_sim/ moves the clock, injects faults "
-                                     "and reports request counts.")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--start", type=_utc, default=None,
-                     help="the clock's start (ISO 8601, UTC); default now")
-    sim.add_argument("--twilio-flows", type=int, default=5)
-    sim.add_argument("--twilio-executions", type=int, default=5_000)
-    sim.add_argument("--hilos-flows", type=int, default=4)
-    sim.add_argument("--hilos-contact-runs", type=int, default=5_000)
-    sim.add_argument("--history-days", type=int, default=35)
-    sim.add_argument("--hilos-order", choices=["newest", "oldest", "unordered"],
-                     default="newest")
-    sim.add_argument("--fault", type=_fault_rate, action="append", default=[],
-                     metavar="KIND=RATE",
-                     help="inject faults; KIND one of the simulator's (429, 500, 502, 503, drop, "
-                          "slow, truncate, maintenance, wrong_shape, self_link)")
-    sim.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on 429")
-    sim.add_argument("--latency-ms", type=float, default=0.0, help="added to every API request")
-    sim.add_argument("--concurrency-limit", type=int, default=0, metavar="N",
-                     help="Twilio answers 429 (error 20429) above N requests at once, as an "
-                          "account's concurrency limit; 0: none")
-    sim.add_argument("--spec-shapes", action="store_true",
-                     help="records in every shape the specs allow (no flow, unknown status, "
-                          "filled Twilio contexts, ...), as real accounts hold")
-    sim.add_argument("--type-drift", action="store_true",
-                     help="Twilio flow_version now and then as a string")
+    # its options are the simulator's own (`simulator.cli`): `main` hands them over
+    sub.add_parser("simulate", help="run the Hilos and Twilio Studio API simulator "
+                   "(flowsync simulate --help for its options)", add_help=False)
     return parser
 
 
@@ -127,41 +77,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(args.duckdb, small=args.scale == "small", privacy=args.privacy)
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator import FAULT_KINDS, SimConfig, Simulator
-
-    unknown = [kind for kind, _ in args.fault if kind not in FAULT_KINDS]
-    if unknown:
-        print(f"flowsync simulate: --fault: expected KIND=RATE with KIND one of "
-              f"{', '.join(FAULT_KINDS)}, got {unknown[0]!r}", file=sys.stderr)
-        return Exit.CONFIG
-    config = SimConfig(
-        seed=args.seed, start=args.start, twilio_flows=args.twilio_flows,
-        twilio_executions=args.twilio_executions, hilos_flows=args.hilos_flows,
-        hilos_contact_runs=args.hilos_contact_runs, history_days=args.history_days,
-        hilos_order=args.hilos_order, spec_shapes=args.spec_shapes, type_drift=args.type_drift,
-    )
-    try:
-        sim = Simulator(config, host=args.host, port=args.port)
-    except OSError as exc:
-        print(f"flowsync simulate: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
-        return Exit.CONFIG
-    sim.faults.configure(rates=dict(args.fault), retry_after=args.retry_after,
-                         latency_ms=args.latency_ms, concurrency_limit=args.concurrency_limit)
-    print(f"flowsync simulator on {sim.base_url} (seed {config.seed}, clock "
-          f"{sim.info()['now']}): {sim.describe()}")
-    print("point a pipeline at it (these credentials are the simulator's own):")
-    for name, value in sim.pipeline_env().items():
-        print(f"  export {name}={value}")
-    print("admin: GET /_sim/info | POST /_sim/advance {\"seconds\": 3600} | "
-          "POST /_sim/faults {\"rates\": {\"429\": 0.1}} | GET /_sim/stats")
-    print("Ctrl-C stops it.", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        sim.serve_forever()
-    return Exit.OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -208,6 +123,11 @@ def write(destination: Destination, output: str) -> Exit:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:  # serves until Ctrl-C, which ends it cleanly
+        from simulator.cli import main as simulate
+
+        return simulate(argv[1:])
     args = build_parser().parse_args(argv)
     telemetry_off_unless_asked()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -220,10 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # progress and summaries are printed; the http layer's retry notes stay in -v
         logging.getLogger("flowsync").setLevel(logging.INFO if not sys.stderr.isatty()
                                                else logging.WARNING)
-    handlers = {"simulate": cmd_simulate, "run": cmd_run, "demo": cmd_demo,
+    handlers = {"run": cmd_run, "demo": cmd_demo,
                 "transform": cmd_transform, "report": cmd_report}
-    if args.command == "simulate":  # serves until Ctrl-C, which ends it cleanly
-        return int(cmd_simulate(args))
     with events.listening(show), stoppable():
         return int(handlers[args.command](args))
 

@@ -122,6 +122,11 @@ class Source:
     def key(self, setting: str) -> str:
         return f"sources.{self.name}.{setting}"
 
+    def checked(self, **values: Any) -> dict[str, Any]:
+        """The given settings typed and checked as declared (ConfigError naming one)."""
+        declared = {s.name: s for s in self.settings}
+        return {k: declared[k].value(self.key(k), v) for k, v in values.items()}
+
     @property
     def hint(self) -> str:
         """What to set to configure it."""

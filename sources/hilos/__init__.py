@@ -55,7 +55,7 @@ from .settings import (
     EXECUTION_COLUMNS,
     EXECUTION_STATUSES,
 )
-from .spec import CONTACT_RUN, EXECUTION
+from .spec import CONTACT_RUN, EXECUTION, SOURCE
 
 log = logging.getLogger("flowsync.hilos")
 
@@ -93,15 +93,8 @@ def hilos_source(
     if not api_token:
         raise ConfigError("Hilos is not configured: set sources.hilos.api_token "
                          "(SOURCES__HILOS__API_TOKEN)")
-    if page_size < 1:
-        raise ConfigError(f"sources.hilos.page_size must be at least 1, not {page_size}")
-    if lookback_days < 0:
-        raise ConfigError(f"sources.hilos.lookback_days must not be negative, not {lookback_days}")
-    start = None
-    if initial_date:
-        start = parse_timestamp(initial_date)
-        if start is None:
-            raise ConfigError(f"sources.hilos.initial_date is not an ISO 8601 date: {initial_date!r}")
+    SOURCE.checked(page_size=page_size, lookback_days=lookback_days, initial_date=initial_date)
+    start = parse_timestamp(initial_date) if initial_date else None
     client = HilosClient(http or make_http(api_token, base_url))
     lookback = timedelta(days=lookback_days)
     checkpoint = checkpoint or NEVER

@@ -19,7 +19,6 @@ credentials stop the whole sync.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,6 @@ import dlt
 
 from ..arrow import arrow_types, to_arrow
 from ..checkpoint import NEVER, Checkpoint
-from ..errors import ConfigError
 from ..fanin import fan_in
 from ..http import HttpClient
 from ..privacy import Privacy, Scrub
@@ -43,16 +41,14 @@ from ..records import (
 from .client import TwilioClient, make_http
 from .cursor import FlowCursor
 from .settings import (
-    API_VERSIONS,
     AS_JSON,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_WORKERS,
     EXECUTION_COLUMNS,
     FLOW_COLUMNS,
-    FLOW_SID_PATTERN,
     STEP_COLUMNS,
 )
-from .spec import EXECUTION, STEP
+from .spec import EXECUTION, SOURCE, STEP
 from .workers import (
     TIMESTAMPS,
     FlowDone,
@@ -107,19 +103,9 @@ def twilio_studio_source(
             from the state); default: fetch everything in one load.
         privacy: what is stored of contact addresses (`sources.privacy`); default keep.
     """
-    if api_version not in API_VERSIONS:
-        raise ConfigError(f"sources.twilio_studio.api_version must be v1 or v2, not {api_version!r}")
-    if max_workers < 1:
-        raise ConfigError(f"sources.twilio_studio.max_workers must be at least 1, not {max_workers}")
-    bad = [s for s in flow_sids or () if not re.match(FLOW_SID_PATTERN, s)]
-    if bad:
-        raise ConfigError(f"sources.twilio_studio.flow_sids: not flow SIDs (FW + 32 hex): {bad}")
-    start = None
-    if initial_date:
-        start = parse_timestamp(initial_date)
-        if start is None:
-            raise ConfigError("sources.twilio_studio.initial_date is not an ISO 8601 date: "
-                             f"{initial_date!r}")
+    SOURCE.checked(api_version=api_version, max_workers=max_workers, initial_date=initial_date,
+                   flow_sids=list(flow_sids) if flow_sids else None)
+    start = parse_timestamp(initial_date) if initial_date else None
     if http is None:
         http = make_http(account_sid=account_sid, auth_token=auth_token, api_key_sid=api_key_sid,
                          api_key_secret=api_key_secret, base_url=base_url,

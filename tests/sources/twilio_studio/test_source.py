@@ -222,7 +222,7 @@ def test_wrong_credentials_fail_clearly_without_the_secret(
 def test_invalid_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="api_version must be v1 or v2"):
         twilio_studio_source(account_sid="AC1", auth_token="t", api_version="v3")
-    with pytest.raises(ValueError, match="not flow SIDs"):
+    with pytest.raises(ValueError, match=r"flow_sids must be a list of flow SIDs \(FW \+ 32 hex\)"):
         twilio_studio_source(account_sid="AC1", auth_token="t", flow_sids=["FW123"])
 
 
