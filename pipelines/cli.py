@@ -28,7 +28,7 @@ from .app import (
 )
 from .config import telemetry_off_unless_asked
 from .progress import Progress
-from .warehouse import Destination
+from .warehouse import KINDS, Destination
 
 
 class Redacted(logging.Filter):
@@ -49,14 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="incremental extract and load, then rebuild analytics")
     run.add_argument("--source", choices=[*registry.names(), "all"], default="all")
-    run.add_argument("--destination", choices=["duckdb", "postgres"], default="duckdb")
+    run.add_argument("--destination", choices=KINDS, default="duckdb")
     run.add_argument("--no-transform", action="store_true", help="skip the analytics rebuild")
 
     tr = sub.add_parser("transform", help="rebuild the analytics tables only")
-    tr.add_argument("--destination", choices=["duckdb", "postgres"], default="duckdb")
+    tr.add_argument("--destination", choices=KINDS, default="duckdb")
 
     rep = sub.add_parser("report", help="write the analytics as one offline HTML file")
-    rep.add_argument("--destination", choices=["duckdb", "postgres"], default="duckdb")
+    rep.add_argument("--destination", choices=KINDS, default="duckdb")
     rep.add_argument("--output", metavar="PATH", default="flowsync-report.html")
 
     demo = sub.add_parser("demo", help="simulator -> pipeline -> DuckDB -> analytics, offline")

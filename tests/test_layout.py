@@ -80,3 +80,26 @@ def test_no_module_is_over_300_lines() -> None:
     long = {name: n for name, path in modules().items()
             if (n := len(path.read_text().splitlines())) > 300}
     assert long == {}
+
+
+def test_sources_and_warehouse_kinds_are_named_in_their_own_homes_only() -> None:
+    """Issue 23: the sources' names were spelled out in 19 places of `pipelines/`, the
+    DuckDB/Postgres choice switched on in nine places of five files. Now a source's name
+    comes from the registry, and only `pipelines/warehouse/` compares warehouse kinds."""
+    from sources import registry
+
+    names = set(registry.names())
+    for name, path in modules().items():
+        if not name.startswith(("pipelines", "transforms")):
+            continue
+        tree = ast.parse(path.read_text())
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                   and isinstance(n.value, str)}
+        assert not strings & names, f"{name} names a source: {strings & names}"
+        if name.startswith("pipelines.warehouse"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                compared = {c.value for c in [node.left, *node.comparators]
+                            if isinstance(c, ast.Constant)}
+                assert not compared & {"duckdb", "postgres"}, f"{name} asks the kind"
