@@ -17,7 +17,7 @@ import dlt
 from sources import checkpoint, registry
 from sources.errors import ConfigError
 from sources.privacy import Privacy
-from sources.spec import Setting, Source, as_list
+from sources.spec import Setting, Source, as_list, iana_zone
 
 GENERAL = (
     # a long run commits what it fetched at least this often (seconds, requests)
@@ -38,6 +38,8 @@ GENERAL = (
     # true for one run: a change of mode or key that cannot convert the stored addresses
     # erases them (null) instead of refusing
     Setting("privacy.rewrite", False),
+    # the IANA zone in which every `day` of the analytics and the report is cut
+    Setting("analytics.timezone", "UTC", check=iana_zone),
     Setting("destination.duckdb.credentials", "flowsync.duckdb"),
     # DuckDB's own default is 80% of RAM, and it caches what a load writes up to that: a
     # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).
@@ -120,10 +122,11 @@ def source_settings(source: Source) -> dict[str, Any]:
             for s in source.settings}
 
 
-def model_variables() -> dict[str, list[str]]:
-    """The list settings the analytics models read as `{{ name }}` (Twilio's outcome
-    events), where set; the models' own defaults otherwise."""
-    out: dict[str, list[str]] = {}
+def model_variables() -> dict[str, str | list[str]]:
+    """What the analytics models read as `{{ name }}`: the time zone days are cut in, and
+    the sources' list settings (Twilio's outcome events) where set (the models' own
+    defaults otherwise)."""
+    out: dict[str, str | list[str]] = {"timezone": typed("analytics.timezone")}
     for source in registry.SOURCES:
         for s in source.settings:
             if s.model_variable and get(source.key(s.name)) is not None:

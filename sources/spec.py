@@ -63,6 +63,17 @@ def iso_date(value: Any) -> str | None:
     return None if parse_timestamp(str(value)) else "must be an ISO 8601 date"
 
 
+def iana_zone(value: Any) -> str | None:
+    """An IANA time zone name (`America/Mexico_City`, `UTC`), as both databases know them."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        return "must be an IANA time zone name (e.g. America/Mexico_City)"
+    return None
+
+
 def one_of(*allowed: str) -> Check:
     return lambda value: None if value in allowed else f"must be {' or '.join(allowed)}"
 

@@ -7,7 +7,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from statistics import median
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from simulator import Simulator
 from simulator.world import TWILIO_RETENTION_SECONDS
@@ -104,15 +106,22 @@ def twilio_outcome(event: str) -> str:
 
 
 def expected_completion_rate(sim: Simulator, since: int) -> list[tuple]:
-    """Per provider, flow and day, from the world; Twilio executions created since `since`
-    (the first sync's retention floor: the warehouse keeps what the API later drops)."""
-    world = sim.world
+    """Per provider, flow and UTC day, the columns `COMPLETION_RATE` reads."""
+    return [(*r[:7], r[8], r[9]) for r in expected_days(sim, since)]
+
+
+def expected_days(sim: Simulator, since: int, zone: str = "UTC") -> list[tuple]:
+    """Every column of completion_rate, per provider, flow and day of `zone`, from the
+    world; Twilio executions created since `since` (the first sync's retention floor: the
+    warehouse keeps what the API later drops)."""
+    world, tz = sim.world, ZoneInfo(zone)
     groups: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "fin": 0, "done": 0, "secs": []})
     for run in world.hilos_runs:
         if run.is_test:
             continue
-        day = datetime.fromtimestamp(run.created_on / 1e6, UTC).date()
-        g = groups[("hilos", run.batch.flow.id, day, run.batch.flow.name)]
+        day = datetime.fromtimestamp(run.created_on / 1e6, tz).date()
+        flow = run.batch.flow
+        g = groups[("hilos", flow.id if flow else None, day, flow.name if flow else None)]
         status = HILOS_STATUS[run.status(world.now_us)]
         g["n"] += 1
         g["fin"] += status in FINISHED
@@ -121,7 +130,7 @@ def expected_completion_rate(sim: Simulator, since: int) -> list[tuple]:
         for ex in flow.executions:
             if ex.date_created < since:
                 continue
-            day = datetime.fromtimestamp(ex.date_created, UTC).date()
+            day = datetime.fromtimestamp(ex.date_created, tz).date()
             g = groups[("twilio_studio", flow.sid, day, flow.friendly_name)]
             g["n"] += 1
             if ex.ended_at <= world.now:
@@ -131,8 +140,10 @@ def expected_completion_rate(sim: Simulator, since: int) -> list[tuple]:
                     g["done"] += 1
                     g["secs"].append(ex.duration)
     return sorted(
-        (p, f, d, name, g["n"], g["fin"], g["done"], g["done"] / g["fin"] if g["fin"] else None,
-         sum(g["secs"]) / len(g["secs"]) if g["secs"] else None)
+        (p, f, d, name, g["n"], g["fin"], g["done"], g["n"] - g["fin"],
+         g["done"] / g["fin"] if g["fin"] else None,
+         sum(g["secs"]) / len(g["secs"]) if g["secs"] else None,
+         float(median(g["secs"])) if g["secs"] else None)
         for (p, f, d, name), g in groups.items())
 
 

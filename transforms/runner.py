@@ -44,8 +44,10 @@ SCHEMA = "analytics"  # the marts: what analysts and BI tools read
 INTERNAL_SCHEMA = "analytics_internal"  # staging and intermediate models, and new builds
 # step events that end a Twilio execution with that outcome (the contract's defaults;
 # sources.twilio_studio.timeout_events / failure_events override them)
-VARIABLES: dict[str, Sequence[str]] = {"timeout_events": ("timeout",),
-                                       "failure_events": ("failed", "fail", "deliveryFailure")}
+VARIABLES: dict[str, str | Sequence[str]] = {
+    "timeout_events": ("timeout",), "failure_events": ("failed", "fail", "deliveryFailure"),
+    # the IANA zone in which every day is cut (analytics.timezone)
+    "timezone": "UTC"}
 
 _SOURCE = re.compile(r"\{\{\s*source\('(\w+)',\s*'(\w+)'\)\s*\}\}")
 _REF = re.compile(r"\{\{\s*ref\('(\w+)'\)\s*\}\}")
@@ -160,7 +162,8 @@ def render(model: Model, wh: Warehouse, variables: Mapping[str, Sequence[str]] |
                       model.sql)
     sql = _REF.sub(lambda m: f"{schemas.get(m.group(1), SCHEMA)}.{m.group(1)}", sql)
     for name, values in {**VARIABLES, **(variables or {})}.items():
-        sql = sql.replace("{{ " + name + " }}", _quote_list(values))
+        sql = sql.replace("{{ " + name + " }}", _quote_list(
+            [values] if isinstance(values, str) else values))
     return sql
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -138,7 +138,7 @@ def all_tables(wh: Warehouse) -> dict[str, list[tuple]]:
     }
 
 
-EXPECTED_FLOW_RUNS = [
+RUNS = [
     ("hilos", "h1", "hA", "Welcome", "hA-v1", "+520", "pending", "READY", False, T("2026-11-01 10:00:00+00"), None, None),
     ("hilos", "h2", "hA", "Welcome", "hA-v1", "+521", "running", "RUNNING", False, T("2026-11-01 11:00:00+00"), None, None),
     ("hilos", "h3", "hA", "Welcome", "hA-v1", "+522", "completed", "COMPLETED", False, T("2026-11-01 23:59:00+00"), None, None),
@@ -158,18 +158,23 @@ EXPECTED_FLOW_RUNS = [
     ("twilio_studio", "t8", "FW2", "Survey", None, "+17", "failed", "ended", False, T("2026-11-02 00:00:10+00"), T("2026-11-02 00:01:10+00"), 60),
 ]
 
+# started_day: the date of started_at in analytics.timezone (UTC by default)
+EXPECTED_FLOW_RUNS = [(*r[:11], r[9].date(), r[11]) for r in RUNS]
+
 EXPECTED = {
     "flow_runs": EXPECTED_FLOW_RUNS,
     "completion_rate": [
+        # (..., runs_total, runs_finished, runs_completed, runs_open, completion_rate,
+        #  avg_completion_seconds, median_completion_seconds)
         # h1 pending, h2 running, h3 completed, h5, h6, h7 on 11-01; h8 is a test run
-        ("hilos", "hA", date(2026, 11, 1), "Welcome", 6, 4, 1, 0.25, None),
-        ("hilos", "hA", date(2026, 11, 2), "Welcome", 1, 1, 1, 1.0, None),
-        ("hilos", "hB", date(2026, 11, 3), "Promo", 1, 0, 0, None, None),
+        ("hilos", "hA", date(2026, 11, 1), "Welcome", 6, 4, 1, 2, 0.25, None, None),
+        ("hilos", "hA", date(2026, 11, 2), "Welcome", 1, 1, 1, 0, 1.0, None, None),
+        ("hilos", "hB", date(2026, 11, 3), "Promo", 1, 0, 0, 1, None, None, None),
         # t1 completed 120 s, t2 expired, t3 failed, t4 completed (no duration), t5 running
-        ("twilio_studio", "FW1", date(2026, 11, 1), "Support", 5, 4, 2, 0.5, 120.0),
+        ("twilio_studio", "FW1", date(2026, 11, 1), "Support", 5, 4, 2, 1, 0.5, 120.0, 120.0),
         # t6 completed 300 s, t7 failed (started before midnight)
-        ("twilio_studio", "FW2", date(2026, 11, 1), "Survey", 2, 2, 1, 0.5, 300.0),
-        ("twilio_studio", "FW2", date(2026, 11, 2), "Survey", 1, 1, 0, 0.0, None),
+        ("twilio_studio", "FW2", date(2026, 11, 1), "Survey", 2, 2, 1, 0, 0.5, 300.0, 300.0),
+        ("twilio_studio", "FW2", date(2026, 11, 2), "Survey", 1, 1, 0, 0, 0.0, None, None),
     ],
     "status_funnel": [
         ("hilos", "hA", "Welcome", 1, "entered", 7, 1.0, 1.0),
@@ -281,7 +286,8 @@ def test_a_failed_check_names_itself_and_keeps_the_old_table(duck: Warehouse) ->
 
 ODD_HILOS = [  # runs without a flow (the spec allows `flow` null) and a status it does not list
     ("n1", "COMPLETED", "2026-11-01 10:00:00+00", False, None, None),
-    ("n2", "RUNNING", "2026-11-01 11:00:00+00", None, None, None),
+    # the real API sends flow_name even when flow is null (issue 24)
+    ("n2", "RUNNING", "2026-11-01 11:00:00+00", None, None, "Cart recovery"),
     ("n3", "PAUSED", "2026-11-01 12:00:00+00", False, "hA", "Welcome"),
 ]
 
@@ -300,11 +306,14 @@ def test_runs_without_a_flow_are_one_group_and_unknown_statuses_count_as_started
     runs = wh.rows("select run_id, flow_id, flow_name, status, provider_status, is_test "
                    "from analytics.flow_runs where run_id in ('n1', 'n2', 'n3') order by run_id")
     assert runs == [("n1", None, None, "completed", "COMPLETED", False),
-                    ("n2", None, None, "running", "RUNNING", False),  # is_test absent: false
+                    ("n2", None, "Cart recovery", "running", "RUNNING", False),  # is_test: false
                     ("n3", "hA", "Welcome", None, "PAUSED", False)]
-    assert wh.rows("select day, runs_total, runs_finished, runs_completed, completion_rate "
-                   "from analytics.completion_rate where flow_id is null") == [
-        (date(2026, 11, 1), 2, 1, 1, 1.0)]
+    # the one group of runs without a flow has no name, whatever its runs carry
+    assert wh.rows("select day, flow_name, runs_total, runs_finished, runs_completed, "
+                   "completion_rate from analytics.completion_rate where flow_id is null") == [
+        (date(2026, 11, 1), None, 2, 1, 1, 1.0)]
+    assert wh.rows("select flow_name, runs from analytics.status_counts where flow_id is null "
+                   "order by status") == [(None, 1), (None, 1)]
     assert wh.rows("select stage, runs, flow_name from analytics.status_funnel "
                    "where flow_id is null order by stage_order") == [
         ("entered", 2, None), ("started", 2, None), ("completed", 1, None)]
@@ -386,6 +395,7 @@ def test_a_table_whose_columns_change_is_reshaped_in_place_under_views(
     load_fixtures(wh)
     build(wh)
     expected = sorted(wh.rows("select * from analytics.completion_rate"), key=repr)
+    model_columns = ", ".join(c for c, _ in wh.typed_columns("analytics", "completion_rate"))
     # as an older release left them: a column the model no longer makes, one it lacked
     for name in ("completion_rate", "status_counts"):
         wh.execute(f"alter table analytics.{name} add column retired text")
@@ -397,11 +407,8 @@ def test_a_table_whose_columns_change_is_reshaped_in_place_under_views(
     columns = [c for c, _ in wh.typed_columns("analytics", "completion_rate")]
     assert "avg_completion_seconds" in columns and "retired" in columns  # kept for the view
     assert "retired" not in [c for c, _ in wh.typed_columns("analytics", "status_counts")]
-    assert sorted(wh.rows("select * exclude (retired) from analytics.completion_rate"
-                          if kind == "duckdb" else
-                          "select provider, flow_id, day, flow_name, runs_total, runs_finished, "
-                          "runs_completed, completion_rate, avg_completion_seconds "
-                          "from analytics.completion_rate"), key=repr) == expected
+    assert sorted(wh.rows(f"select {model_columns} from analytics.completion_rate"),
+                  key=repr) == expected
     assert wh.rows("select count(*), count(retired) from reports.rates") == [(len(expected), 0)]
 
 
@@ -437,3 +444,44 @@ def test_the_readme_examples_run(duck: Warehouse) -> None:
     # the step funnel example names a flow of the demo; here, check it on a fixture flow
     assert duck.rows(queries[-1].replace("Support triage", "Support")) == [
         ("ask", 3, 2, 0.75), ("thanks", 1, 1, 0.25)]
+
+
+# completion_rate with days cut in a zone west of UTC and one east of it, by hand from the
+# fixture runs (UTC times above): h3 (23:59) and h4 (00:01) straddle UTC midnight, t7
+# (23:59:30) and t8 (00:00:10) too; Mexico City is UTC-6 (no DST since 2022), Kolkata
+# UTC+5:30
+BY_ZONE = {
+    "America/Mexico_City": [
+        # h1-h7 all fall on 11-01 local (h3 17:59, h4 18:01)
+        ("hilos", "hA", date(2026, 11, 1), "Welcome", 7, 5, 2, 2, 0.4, None, None),
+        ("hilos", "hB", date(2026, 11, 3), "Promo", 1, 0, 0, 1, None, None, None),
+        ("twilio_studio", "FW1", date(2026, 11, 1), "Support", 5, 4, 2, 1, 0.5, 120.0, 120.0),
+        # t6 03:00, t7 17:59:30, t8 18:00:10: one local day
+        ("twilio_studio", "FW2", date(2026, 11, 1), "Survey", 3, 3, 1, 0, 1 / 3, 300.0, 300.0),
+    ],
+    "Asia/Kolkata": [
+        # h1, h2, h5, h6, h7 on 11-01 local; h3 05:29 and h4 05:31 on 11-02
+        ("hilos", "hA", date(2026, 11, 1), "Welcome", 5, 3, 0, 2, 0.0, None, None),
+        ("hilos", "hA", date(2026, 11, 2), "Welcome", 2, 2, 2, 0, 1.0, None, None),
+        ("hilos", "hB", date(2026, 11, 3), "Promo", 1, 0, 0, 1, None, None, None),
+        ("twilio_studio", "FW1", date(2026, 11, 1), "Support", 5, 4, 2, 1, 0.5, 120.0, 120.0),
+        # t6 14:30 on 11-01; t7 05:29:30 and t8 05:30:10 on 11-02
+        ("twilio_studio", "FW2", date(2026, 11, 1), "Survey", 1, 1, 1, 0, 1.0, 300.0, 300.0),
+        ("twilio_studio", "FW2", date(2026, 11, 2), "Survey", 2, 2, 0, 0, 0.0, None, None),
+    ],
+}
+
+
+@pytest.mark.parametrize("zone", list(BY_ZONE))
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_days_are_cut_in_the_configured_time_zone(request: pytest.FixtureRequest, kind: str,
+                                                  zone: str) -> None:
+    """Issue 24: days were UTC days only; a Mexico City team counting runs per local day
+    got other numbers than completion_rate."""
+    wh = request.getfixturevalue("duck" if kind == "duckdb" else "pg")
+    load_fixtures(wh)
+    build(wh, {"timezone": zone})
+    assert table(wh, "completion_rate", "provider, flow_id, day") == BY_ZONE[zone]
+    local = {r[1]: r[11] for r in table(wh, "flow_runs", "provider, run_id")}
+    offset = {"America/Mexico_City": -6, "Asia/Kolkata": 5.5}[zone]
+    assert local == {r[1]: (r[9] + timedelta(hours=offset)).date() for r in RUNS}

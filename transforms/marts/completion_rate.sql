@@ -1,4 +1,5 @@
--- grain: one row per provider, flow and day (UTC date of started_at); test runs excluded
+-- grain: one row per provider, flow and day (the date of started_at in
+-- analytics.timezone); test runs excluded
 with runs as (
     select * from {{ ref('counted_runs') }}
 ),
@@ -7,7 +8,7 @@ daily as (
     select
         provider,
         flow_id,
-        cast(started_at at time zone 'UTC' as date) as day,
+        started_day as day,
         max(flow_name) as flow_name,
         count(*) as runs_total,
         count(*) filter (
@@ -16,9 +17,14 @@ daily as (
         count(*) filter (where status = 'completed') as runs_completed,
         avg(cast(duration_seconds as double precision)) filter (
             where status = 'completed' and duration_seconds is not null
-        ) as avg_completion_seconds
+        ) as avg_completion_seconds,
+        percentile_cont(0.5) within group (
+            order by cast(duration_seconds as double precision)
+        ) filter (
+            where status = 'completed' and duration_seconds is not null
+        ) as median_completion_seconds
     from runs
-    group by provider, flow_id, cast(started_at at time zone 'UTC' as date)
+    group by provider, flow_id, started_day
 ),
 
 final as (
@@ -30,11 +36,13 @@ final as (
         runs_total,
         runs_finished,
         runs_completed,
+        runs_total - runs_finished as runs_open,
         case
             when runs_finished > 0
                 then cast(runs_completed as double precision) / runs_finished
         end as completion_rate,
-        avg_completion_seconds
+        avg_completion_seconds,
+        median_completion_seconds
     from daily
 )
 

@@ -55,6 +55,7 @@ unioned as (
 final as (
     select
         *,
+        cast(started_at at time zone {{ timezone }} as date) as started_day,
         cast(extract(epoch from (ended_at - started_at)) as bigint) as duration_seconds
     from unioned
 )
