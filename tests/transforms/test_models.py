@@ -206,13 +206,16 @@ EXPECTED = {
         ("twilio_studio", "FW2", "failed", "Survey", 2, 2 / 3),
     ],
     "step_funnel": [
-        # FW1 ended: t1, t2, t3, t4 (4, one without steps); t5 is active, not counted
-        ("FW1", "ask", "Support", 3, 2, 0.75),
-        ("FW1", "thanks", "Support", 1, 1, 0.25),
-        # FW2 ended: t6, t7, t8; t6's last step (tie at 09:05 broken by sid) left menu
-        ("FW2", "agent", "Survey", 1, 0, 1 / 3),
-        ("FW2", "billing", "Survey", 1, 0, 1 / 3),
-        ("FW2", "menu", "Survey", 3, 3, 1.0),
+        # (flow, widget, name, reached, ended here: all, completed, failed, expired, pct)
+        # FW1 ended: t1, t2, t3, t4 (4, one without steps); t5 is active, not counted;
+        # t2 timed out and t3 failed at ask, t1 completed leaving thanks
+        ("FW1", "ask", "Support", 3, 2, 0, 1, 1, 0.75),
+        ("FW1", "thanks", "Support", 1, 1, 1, 0, 0, 0.25),
+        # FW2 ended: t6, t7, t8; t6's last step (tie at 09:05 broken by sid) left menu,
+        # completed (keypress); t7 and t8 failed there
+        ("FW2", "agent", "Survey", 1, 0, 0, 0, 0, 1 / 3),
+        ("FW2", "billing", "Survey", 1, 0, 0, 0, 0, 1 / 3),
+        ("FW2", "menu", "Survey", 3, 3, 1, 2, 0, 1.0),
     ],
 }
 

@@ -17,6 +17,12 @@ last_steps as (
     select * from {{ ref('twilio_last_steps') }}
 ),
 
+-- each ended execution's outcome, as flow_runs decides it
+runs as (
+    select run_id, status from {{ ref('flow_runs') }}
+    where provider = 'twilio_studio'
+),
+
 ended_per_flow as (
     select flow_id, count(*) as ended_executions
     from executions
@@ -38,9 +44,13 @@ ended_here as (
     select
         e.flow_id,
         l.transitioned_from as widget,
-        count(*) as executions_ended_here
+        count(*) as executions_ended_here,
+        count(*) filter (where r.status = 'completed') as executions_completed_here,
+        count(*) filter (where r.status = 'failed') as executions_failed_here,
+        count(*) filter (where r.status = 'expired') as executions_expired_here
     from last_steps as l
     inner join executions as e on e.execution_sid = l.execution_sid
+    left join runs as r on r.run_id = l.execution_sid
     group by e.flow_id, l.transitioned_from
 ),
 
@@ -51,6 +61,9 @@ final as (
         f.flow_name,
         r.executions_reached,
         coalesce(h.executions_ended_here, 0) as executions_ended_here,
+        coalesce(h.executions_completed_here, 0) as executions_completed_here,
+        coalesce(h.executions_failed_here, 0) as executions_failed_here,
+        coalesce(h.executions_expired_here, 0) as executions_expired_here,
         cast(r.executions_reached as double precision) / t.ended_executions
             as pct_of_flow_executions
     from reached as r
