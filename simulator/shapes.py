@@ -39,7 +39,8 @@ def shape_contact_run(record: dict, shape: str | None) -> dict:
         return record
     out = dict(record)
     if shape == "no_flow":
-        out.update(flow=None, flow_version=None, flow_name=None)
+        # the real API still names a flow then (issue 24): flow_name stays
+        out.update(flow=None, flow_version=None)
     elif shape == "no_is_test":
         del out["is_test"]
     elif shape == "unknown_status":

@@ -72,6 +72,12 @@ def test_every_shape_the_specs_allow_loads_and_never_fails_a_later_run(
         # runs without a flow: one group per provider; unknown statuses: status null
         no_flow = sum(1 for r in contact_truth(sim) if r[4] is None and not r[3])
         assert no_flow > 0
+        # such runs carry a flow name, as the real API sends (issue 24); their one group
+        # has none in every per-flow table
+        assert all(r[6] for r in contact_truth(sim) if r[4] is None)
+        for table in ("completion_rate", "status_funnel", "status_counts"):
+            assert read(f"select count(*) from analytics.{table} where flow_id is null "
+                        "and flow_name is not null") == [(0,)], table
         assert read("select cast(sum(runs) as bigint) from analytics.status_funnel where provider = 'hilos' "
                     "and flow_id is null and stage = 'entered'") == [(no_flow,)]
         unknown = sum(1 for r in contact_truth(sim) if r[1] == UNKNOWN_STATUS and not r[3])
