@@ -166,8 +166,12 @@ ANALYTICS = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "
 
 
 def analytics_tables(read: Callable[[str], list[tuple]]) -> dict[str, list[tuple]]:
-    """Every analytics table's rows (but sync_status, whose times differ run to run)."""
-    return {t: sorted(read(f"select * from analytics.{t}"), key=repr) for t in ANALYTICS}
+    """Every analytics table's rows (but sync_status, whose times differ run to run), its
+    columns in the contract's order (an upgraded table has new columns at its end)."""
+    from transforms.contracts import contracts
+
+    return {t: sorted(read(f"select {', '.join(contracts()[t].columns)} from analytics.{t}"),
+                      key=repr) for t in ANALYTICS}
 
 
 def rounded(rows: list[tuple]) -> list[tuple]:

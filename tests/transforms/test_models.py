@@ -488,3 +488,13 @@ def test_days_are_cut_in_the_configured_time_zone(request: pytest.FixtureRequest
     local = {r[1]: r[11] for r in table(wh, "flow_runs", "provider, run_id")}
     offset = {"America/Mexico_City": -6, "Asia/Kolkata": 5.5}[zone]
     assert local == {r[1]: (r[9] + timedelta(hours=offset)).date() for r in RUNS}
+
+
+def test_every_table_has_exactly_its_contract_s_columns_in_order(duck: Warehouse) -> None:
+    from transforms.contracts import contracts
+
+    load_fixtures(duck)
+    build(duck)
+    for name, contract in contracts().items():
+        built = [c for c, _ in duck.typed_columns("analytics", name)]
+        assert built == list(contract.columns), name
