@@ -439,14 +439,19 @@ def test_the_readme_examples_run(duck: Warehouse) -> None:
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = text[text.index("## The analytics tables"):text.index("## Running it")]
     queries = re.findall(r"```sql\n(.*?)```", section, re.S)
-    assert len(queries) == 5
+    assert len(queries) == 10  # one per table, and the five everyday questions
     load_fixtures(duck)
     build(duck)
     for query in queries:
         duck.rows(query)
     # the step funnel example names a flow of the demo; here, check it on a fixture flow
-    assert duck.rows(queries[-1].replace("Support triage", "Support")) == [
+    funnel = next(q for q in queries if "Support triage" in q)
+    assert duck.rows(funnel.replace("Support triage", "Support")) == [
         ("ask", 3, 2, 0.75), ("thanks", 1, 1, 0.25)]
+    drop_offs = next(q for q in queries if "where executions drop off" in q)
+    assert duck.rows(drop_offs) == [
+        ("Support", "ask", 3, 2, 0), ("Support", "thanks", 1, 0, 1),
+        ("Survey", "menu", 3, 2, 1), ("Survey", "agent", 1, 0, 0), ("Survey", "billing", 1, 0, 0)]
 
 
 # completion_rate with days cut in a zone west of UTC and one east of it, by hand from the
