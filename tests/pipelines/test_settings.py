@@ -128,3 +128,29 @@ def test_every_postgres_connection_has_client_side_bounds(postgres_dsn: str) -> 
         conn.close()
     assert (found["keepalives"], found["keepalives_idle"], found["tcp_user_timeout"]) == (
         "1", "5", "60000")  # the DSN's own value wins
+
+
+def test_the_shipped_config_documents_the_defaults_and_changes_none() -> None:
+    """Issue 26: the shipped .dlt/config.toml set max_workers = 4 (the code's default is
+    64), turning off, for whoever runs flowsync from the repository folder, the
+    concurrency the README measures."""
+    import tomllib
+
+    from pipelines import config
+
+    text = (Path(__file__).resolve().parents[2] / ".dlt" / "config.toml").read_text()
+    def leaves(table: dict) -> list:
+        return [x for v in table.values() for x in (leaves(v) if isinstance(v, dict) else [v])]
+
+    assert leaves(tomllib.loads(text)) == []  # nothing set
+    section, documented = "", 0
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif line.startswith("# ") and " = " in line.split("#")[1]:
+            key, value = tomllib.loads(line[2:].split("  #")[0]).popitem()
+            default = config.setting(f"{section}.{key}").default
+            if default is not None:  # (examples of settings without a default)
+                assert value == default, f"{section}.{key}: {value!r} is not {default!r}"
+                documented += 1
+    assert documented >= 15
