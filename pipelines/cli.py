@@ -16,7 +16,7 @@ from pathlib import Path
 from sources import registry
 from sources.errors import redact
 
-from . import events
+from . import __version__, events
 from .app import (
     Exit,
     destination_or_exit,
@@ -45,22 +45,35 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sync Hilos and Twilio Studio flow runs into DuckDB or Postgres and build "
                     "funnel analytics.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"flowsync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # accepted after the command too (`flowsync run -v`); it must not reset the one before
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging")
+    warehouse = argparse.ArgumentParser(add_help=False, parents=[common])
+    warehouse.add_argument("--destination", choices=KINDS, default="duckdb",
+                           help="where the warehouse is (default duckdb)")
+    warehouse.add_argument("--duckdb", metavar="PATH",
+                           help="this DuckDB file (implies --destination duckdb)")
 
-    run = sub.add_parser("run", help="incremental extract and load, then rebuild analytics")
-    run.add_argument("--source", choices=[*registry.names(), "all"], default="all")
-    run.add_argument("--destination", choices=KINDS, default="duckdb")
+    run = sub.add_parser("run", parents=[warehouse],
+                         help="incremental extract and load, then rebuild analytics")
+    run.add_argument("--source", choices=[*registry.names(), "all"], default="all",
+                     help="one source, or every configured one (default)")
     run.add_argument("--no-transform", action="store_true", help="skip the analytics rebuild")
 
-    tr = sub.add_parser("transform", help="rebuild the analytics tables only")
-    tr.add_argument("--destination", choices=KINDS, default="duckdb")
+    sub.add_parser("transform", parents=[warehouse], help="rebuild the analytics tables only")
 
-    rep = sub.add_parser("report", help="write the analytics as one offline HTML file")
-    rep.add_argument("--destination", choices=KINDS, default="duckdb")
-    rep.add_argument("--output", metavar="PATH", default="flowsync-report.html")
+    rep = sub.add_parser("report", parents=[warehouse],
+                         help="write the analytics as one offline HTML file")
+    rep.add_argument("--output", metavar="PATH", default="flowsync-report.html",
+                     help="the file to write (default flowsync-report.html)")
 
-    demo = sub.add_parser("demo", help="simulator -> pipeline -> DuckDB -> analytics, offline")
-    demo.add_argument("--duckdb", metavar="PATH", default="flowsync_demo.duckdb")
+    demo = sub.add_parser("demo", parents=[common],
+                          help="simulator -> pipeline -> DuckDB -> analytics, offline")
+    demo.add_argument("--duckdb", metavar="PATH", default="flowsync_demo.duckdb",
+                      help="the demo's DuckDB file (default flowsync_demo.duckdb)")
     demo.add_argument("--privacy", choices=["keep", "hash", "drop"], default="keep",
                       help="contact addresses: as the API gives them, HMAC-hashed with a key "
                            "made for this demo, or not stored")
@@ -84,20 +97,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if selection.problem:
         print(f"flowsync: {selection.problem}", file=sys.stderr)
         return Exit.CONFIG
-    code, _ = run_sources(selection.sources, args.destination, analytics=not args.no_transform,
-                          progress=PROGRESS)
+    code, _ = run_sources(selection.sources, kind(args), args.duckdb,
+                          analytics=not args.no_transform, progress=PROGRESS)
     return code
 
 
+def kind(args: argparse.Namespace) -> str:
+    """The warehouse kind asked for: `--duckdb PATH` means DuckDB."""
+    return "duckdb" if args.duckdb else args.destination
+
+
 def cmd_transform(args: argparse.Namespace) -> int:
-    destination = destination_or_exit(args.destination)
+    destination = destination_or_exit(kind(args), args.duckdb)
     if isinstance(destination, Exit):
         return destination
     return transform_watched(destination)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    destination = destination_or_exit(args.destination)
+    destination = destination_or_exit(kind(args), args.duckdb)
     if isinstance(destination, Exit):
         return destination
     missing = destination.missing()

@@ -65,3 +65,33 @@ def test_help_lists_the_contract_commands() -> None:
                          env={**os.environ, "COLUMNS": "120"}).stdout
     for command in ("run", "transform", "demo", "simulate"):
         assert command in out
+
+
+def test_version_options_after_the_command_and_duckdb_everywhere(tmp_path) -> None:
+    """Issue 26: no --version; `flowsync run -v` was refused; only demo took --duckdb."""
+    from pipelines import __version__
+
+    def flowsync_(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([FLOWSYNC, *args], capture_output=True, text=True, timeout=60,
+                              cwd=tmp_path, env={k: v for k, v in os.environ.items()
+                                                 if not k.startswith(("SOURCES__", "DESTINATION__"))})
+
+    version = flowsync_("--version")
+    assert (version.returncode, version.stdout) == (0, f"flowsync {__version__}\n")
+    # a transform on a file of its own (nothing loaded yet: empty analytics), -v after it
+    db = tmp_path / "chosen.duckdb"
+    result = flowsync_("transform", "-v", "--duckdb", str(db))
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG" in result.stderr and db.exists()
+    assert not (tmp_path / "flowsync.duckdb").exists()
+    report = flowsync_("report", "--duckdb", str(db), "--output", str(tmp_path / "r.html"))
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "r.html").exists()
+    # every option of every command says what it does
+    from pipelines.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for command in ("run", "transform", "report", "demo"):
+        actions = commands[command]._actions
+        assert "--duckdb" in {o for a in actions for o in a.option_strings}, command
+        assert [a.dest for a in actions if not a.help] == [], command
