@@ -1,7 +1,7 @@
 """Builds the analytics tables from the SQL models in this folder, on DuckDB or Postgres.
 
 Models are plain SQL files, one per table, in layers: `staging/` (rename, cast,
-normalize), `intermediate/`, `marts/`. Three placeholders are expanded:
+normalize), `intermediate/`, `marts/`. These placeholders are expanded:
 
 - `{{ source('schema', 'table') }}`: a raw table, as a typed select of the columns the
   model's header declares (`-- source schema.table: col type, ...`); a missing column is
@@ -9,8 +9,10 @@ normalize), `intermediate/`, `marts/`. Three placeholders are expanded:
   model builds whatever subset of sources has been loaded;
 - `{{ ref('model') }}`: another model's table: marts live in `analytics` (what analysts
   and BI tools read), staging and intermediate models in `analytics_internal`;
-- `{{ name }}`: a list variable (`VARIABLES`: the Twilio outcome event lists), as SQL
-  string literals; a source's settings may set them.
+- `{{ name }}`: a variable (`VARIABLES`: the time zone, the Twilio outcome event lists),
+  as SQL string literals; settings may set them;
+- `{{ json_elements('expr', 'key') }}`: a FROM item, one row per element of the JSON
+  array at `key` of `expr`, as each database spells it (`Warehouse.json_elements`).
 
 Each model is built into a new table in `analytics_internal`, checked, and only then its
 rows replace the table's in one transaction (delete and insert): a reader sees the old
@@ -52,7 +54,8 @@ VARIABLES: dict[str, str | Sequence[str]] = {
 _SOURCE = re.compile(r"\{\{\s*source\('(\w+)',\s*'(\w+)'\)\s*\}\}")
 _REF = re.compile(r"\{\{\s*ref\('(\w+)'\)\s*\}\}")
 _HEADER_SOURCE = re.compile(r"^-- source (\w+)\.(\w+):(.*)$")
-_TYPES = {"text", "boolean", "bigint", "timestamptz", "double precision"}
+_TYPES = {"text", "boolean", "bigint", "timestamptz", "double precision", "json"}
+_JSON_ELEMENTS = re.compile(r"\{\{\s*json_elements\('([^']+)',\s*'(\w+)'\)\s*\}\}")
 
 class BuildStoppedError(Exception):
     """The build was asked to stop; the tables built so far are swapped in, the rest kept."""
@@ -161,6 +164,7 @@ def render(model: Model, wh: Warehouse, variables: Mapping[str, Sequence[str]] |
                                                  model.sources[(m.group(1), m.group(2))]),
                       model.sql)
     sql = _REF.sub(lambda m: f"{schemas.get(m.group(1), SCHEMA)}.{m.group(1)}", sql)
+    sql = _JSON_ELEMENTS.sub(lambda m: wh.json_elements(m.group(1), m.group(2)), sql)
     for name, values in {**VARIABLES, **(variables or {})}.items():
         sql = sql.replace("{{ " + name + " }}", _quote_list(
             [values] if isinstance(values, str) else values))

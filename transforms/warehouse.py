@@ -34,6 +34,11 @@ class Warehouse(ABC):
         """The views (`schema.name`) that read the table."""
 
     @abstractmethod
+    def json_elements(self, expr: str, key: str) -> str:
+        """A FROM item: one row per element of the array at `key` of the JSON `expr`
+        (used as `... as alias(element)`; `element ->> 'name'` reads it on both)."""
+
+    @abstractmethod
     def insert_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         """Many rows at once (a bulk load, not one statement per row)."""
 

@@ -49,6 +49,9 @@ class DuckDBWarehouse(Warehouse):
             "select schema_name, view_name, sql from duckdb_views() where not internal "
             "order by 1, 2") if pattern.search(sql or "")]
 
+    def json_elements(self, expr: str, key: str) -> str:
+        return f"unnest(cast(json_extract({expr}, '$.{key}[*]') as json[]))"
+
     def insert_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         """An Arrow table, scanned by DuckDB."""
         import pyarrow as pa

@@ -63,6 +63,9 @@ class PostgresWarehouse(Warehouse):
             "where d.refobjid = to_regclass(%s) and v.oid <> d.refobjid order by 1",
             (f"{schema}.{table}",))]
 
+    def json_elements(self, expr: str, key: str) -> str:
+        return f"jsonb_array_elements(cast({expr} as jsonb) -> '{key}')"
+
     def insert_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         """COPY, as csv."""
         buffer = io.StringIO()

@@ -120,9 +120,20 @@ def twilio_studio_source(
 
 @dlt.resource(name="flows", primary_key="sid", write_disposition="merge", columns=FLOW_COLUMNS)
 def flows(client: TwilioClient, wanted: list[str] | None) -> Iterator[Any]:
-    """One row per flow."""
+    """One row per flow, with its `definition` (widgets and transitions: where the step
+    funnel places each widget). A v2 list leaves the definition out, so a flow is fetched
+    whole when its revision is one this source has not loaded yet; an unchanged flow is
+    not loaded again (Studio makes a new revision of every change). v1 has no
+    definitions: its flows are loaded as listed."""
     quarantine = Quarantine("Twilio Studio", "flows")
-    rows, bad = check_records(client.selected_flows(wanted), quarantine, key="sid",
+    revisions: dict[str, Any] = dlt.current.resource_state().setdefault("revisions", {})
+    listed = client.selected_flows(wanted)
+    if client.v != "v1":
+        listed = [client.whole(f) for f in listed if not isinstance(f, dict) or not (
+            f.get("sid") in revisions and revisions[f["sid"]] == f.get("revision"))]
+        revisions.update({f["sid"]: f.get("revision") for f in listed
+                          if isinstance(f, dict) and isinstance(f.get("sid"), str)})
+    rows, bad = check_records(listed, quarantine, key="sid",
                               cursor="date_created", also_timestamps=TIMESTAMPS)
     once = OncePerLoad("sid", "Twilio Studio flows")
     yield once(rows)

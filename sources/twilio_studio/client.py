@@ -127,6 +127,14 @@ class TwilioClient:
                                for f in page]
             return self._flows
 
+    def whole(self, flow: Any) -> Any:
+        """A listed flow with its definition: fetched whole unless it came so (or is gone:
+        then as listed)."""
+        if not isinstance(flow, dict) or flow.get("definition") is not None or not isinstance(
+                flow.get("sid"), str):
+            return flow
+        return self.flow(flow["sid"]) or flow
+
     def flow(self, sid: str) -> dict | None:
         try:
             return self.http.get_json(f"/{self.v}/Flows/{sid}", endpoint=f"/{self.v}/Flows/{{Sid}}",

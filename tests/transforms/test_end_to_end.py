@@ -93,3 +93,47 @@ def test_an_unknown_time_zone_exits_2_before_any_request(tmp_path: Path) -> None
         assert result.stderr == ("flowsync: analytics.timezone must be an IANA time zone name "
                                  "(e.g. America/Mexico_City), not 'Mars/Olympus'\n")
         assert sim.stats()["total"] == 0
+
+
+def _bfs(definition: dict) -> dict[str, int]:
+    """Fewest transitions from the initial state to each state, walked here in Python."""
+    nexts = {s["name"]: [t["next"] for t in s["transitions"] if t.get("next")]
+             for s in definition["states"]}
+    start = definition["initial_state"]
+    depth, queue = {start: 0}, [start]
+    for widget in queue:  # grows while read: breadth first
+        for following in nexts.get(widget, []):
+            if following not in depth:
+                depth[following] = depth[widget] + 1
+                queue.append(following)
+    return depth
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_widgets_are_typed_and_placed_by_the_flows_definitions(tmp_path: Path,
+                                                                version: str) -> None:
+    """Issue 24: widgets came sorted by reach, not by their place in the flow; v2 lists
+    leave the definition out (each flow is fetched whole, once per revision); v1 has
+    none (type and depth null)."""
+    with Simulator(small_config(twilio_executions=400)) as sim:
+        env = env_for(sim, tmp_path, SOURCES__TWILIO_STUDIO__API_VERSION=version)
+        assert flowsync(["run", "--source", "twilio_studio"], env, tmp_path).returncode == 0
+        got = read(tmp_path / "w.duckdb", "select flow_id, widget, widget_type, widget_depth "
+                                          "from analytics.step_funnel order by all")
+        assert got
+        if version == "v1":
+            assert {(t, d) for _, _, t, d in got} == {(None, None)}
+            return
+        expected = []
+        for flow in sim.world.twilio_flows:
+            definition = flow.definition()
+            types = {s["name"]: s["type"] for s in definition["states"]}
+            depths = _bfs(definition)
+            expected += [(flow.sid, w, types.get(w), depths.get(w))
+                         for f, w, _, _ in got if f == flow.sid]
+        assert got == sorted(expected)
+        assert max(d for *_, d in got) >= 2 and len({d for *_, d in got}) >= 3
+        # a second run fetches no flow again: the revisions are unchanged
+        sim.reset_stats()
+        assert flowsync(["run", "--source", "twilio_studio"], env, tmp_path).returncode == 0
+        assert sim.stats()["requests"].get("twilio.flows.fetch", 0) == 0

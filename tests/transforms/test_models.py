@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,7 +19,7 @@ create schema if not exists twilio_studio;
 create table hilos.flow_execution_contacts (
     id text, status text, created_on timestamptz, is_test boolean, flow text,
     flow_name text, flow_version text, contact__phone text);
-create table twilio_studio.flows (sid text, friendly_name text);
+create table twilio_studio.flows (sid text, friendly_name text, definition json);
 create table twilio_studio.executions (
     sid text, flow_sid text, status text, date_created timestamptz,
     contact_channel_address text);
@@ -42,7 +43,12 @@ HILOS = [
 ]
 HILOS_NAMES = {"hA": "Welcome", "hB": "Promo"}
 
-TWILIO_FLOWS = [("FW1", "Support"), ("FW2", "Survey")]
+# definitions (Studio's JSON): FW1 Trigger -> ask -> thanks, thanks loops back to ask on
+# failure, orphan unreachable; FW2 Trigger -> menu -> billing or agent, billing -> agent
+DEFINITIONS = {"FW1": {'initial_state': 'Trigger', 'states': [{'name': 'Trigger', 'type': 'trigger', 'transitions': [{'event': 'incomingMessage', 'next': 'ask'}]}, {'name': 'ask', 'type': 'send-and-wait-for-reply', 'transitions': [{'event': 'incomingMessage', 'next': 'thanks'}, {'event': 'timeout'}]}, {'name': 'thanks', 'type': 'send-message', 'transitions': [{'event': 'sent'}, {'event': 'failed', 'next': 'ask'}]}, {'name': 'orphan', 'type': 'say-play', 'transitions': []}]},
+               "FW2": {'initial_state': 'Trigger', 'states': [{'name': 'Trigger', 'type': 'trigger', 'transitions': [{'event': 'incomingCall', 'next': 'menu'}]}, {'name': 'menu', 'type': 'gather-input-on-call', 'transitions': [{'event': 'keypress', 'next': 'billing'}, {'event': 'speech', 'next': 'agent'}]}, {'name': 'billing', 'type': 'split-based-on', 'transitions': [{'event': 'noMatch', 'next': 'agent'}]}, {'name': 'agent', 'type': 'connect-call-to', 'transitions': [{'event': 'hangup'}]}]}}
+TWILIO_FLOWS = [("FW1", "Support", json.dumps(DEFINITIONS["FW1"])),
+                ("FW2", "Survey", json.dumps(DEFINITIONS["FW2"]))]
 # sid, flow, status, created
 EXECUTIONS = [
     ("t1", "FW1", "ended", "2026-11-01 10:00:00+00"),   # sent into Ended: completed, 120 s
@@ -206,16 +212,17 @@ EXPECTED = {
         ("twilio_studio", "FW2", "failed", "Survey", 2, 2 / 3),
     ],
     "step_funnel": [
-        # (flow, widget, name, reached, ended here: all, completed, failed, expired, pct)
+        # (flow, widget, name, reached, ended here: all, completed, failed, expired, pct,
+        #  widget_type, widget_depth)
         # FW1 ended: t1, t2, t3, t4 (4, one without steps); t5 is active, not counted;
         # t2 timed out and t3 failed at ask, t1 completed leaving thanks
-        ("FW1", "ask", "Support", 3, 2, 0, 1, 1, 0.75),
-        ("FW1", "thanks", "Support", 1, 1, 1, 0, 0, 0.25),
+        ("FW1", "ask", "Support", 3, 2, 0, 1, 1, 0.75, "send-and-wait-for-reply", 1),
+        ("FW1", "thanks", "Support", 1, 1, 1, 0, 0, 0.25, "send-message", 2),
         # FW2 ended: t6, t7, t8; t6's last step (tie at 09:05 broken by sid) left menu,
         # completed (keypress); t7 and t8 failed there
-        ("FW2", "agent", "Survey", 1, 0, 0, 0, 0, 1 / 3),
-        ("FW2", "billing", "Survey", 1, 0, 0, 0, 0, 1 / 3),
-        ("FW2", "menu", "Survey", 3, 3, 1, 2, 0, 1.0),
+        ("FW2", "agent", "Survey", 1, 0, 0, 0, 0, 1 / 3, "connect-call-to", 2),
+        ("FW2", "billing", "Survey", 1, 0, 0, 0, 0, 1 / 3, "split-based-on", 2),
+        ("FW2", "menu", "Survey", 3, 3, 1, 2, 0, 1.0, "gather-input-on-call", 1),
     ],
 }
 
@@ -386,7 +393,7 @@ def test_views_and_grants_on_the_analytics_tables_survive_rebuilds(
         "runs_completed / runs_finished; null when nothing finished")
     # the staging and intermediate models live beside, not among, the analytics tables
     assert wh.rows("select count(*) from information_schema.tables where table_schema = "
-                   "'analytics_internal' and table_name like 'stg_%'") == [(4,)]
+                   "'analytics_internal' and table_name like 'stg_%'") == [(6,)]
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

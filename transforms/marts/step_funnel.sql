@@ -17,6 +17,14 @@ last_steps as (
     select * from {{ ref('twilio_last_steps') }}
 ),
 
+widgets as (
+    select * from {{ ref('stg_twilio_widgets') }}
+),
+
+depths as (
+    select * from {{ ref('twilio_widget_depths') }}
+),
+
 -- each ended execution's outcome, as flow_runs decides it
 runs as (
     select run_id, status from {{ ref('flow_runs') }}
@@ -65,11 +73,15 @@ final as (
         coalesce(h.executions_failed_here, 0) as executions_failed_here,
         coalesce(h.executions_expired_here, 0) as executions_expired_here,
         cast(r.executions_reached as double precision) / t.ended_executions
-            as pct_of_flow_executions
+            as pct_of_flow_executions,
+        w.widget_type,
+        d.widget_depth
     from reached as r
     inner join ended_per_flow as t on t.flow_id = r.flow_id
     left join ended_here as h on h.flow_id = r.flow_id and h.widget = r.widget
     left join flows as f on f.flow_id = r.flow_id
+    left join widgets as w on w.flow_id = r.flow_id and w.widget = r.widget
+    left join depths as d on d.flow_id = r.flow_id and d.widget = r.widget
 )
 
 select * from final

@@ -292,6 +292,9 @@ def test_odd_records_on_a_middle_page_of_several_flows_are_quarantined_and_never
         if path.endswith("/Steps"):
             return httpx.Response(200, json={"steps": [], "meta": {"next_page_url": None}})
         flow = path.split("/")[3]
+        if path == f"/v2/Flows/{flow}":  # a flow fetched whole, for its definition
+            return httpx.Response(200, json={"sid": flow, "date_created": "2026-10-01T00:00:00Z",
+                                             "definition": {"states": []}})
         page = int(request.url.params.get("Page", 0))
         nxt = (f"https://studio.twilio.com{path}?Page={page + 1}"
                if page + 1 < len(pages[flow]) else None)
