@@ -26,7 +26,7 @@ from .app import (
     stoppable,
     transform_watched,
 )
-from .config import telemetry_off_unless_asked
+from .config import telemetry_off_unless_asked, typed
 from .progress import Progress
 from .warehouse import KINDS, Destination
 
@@ -132,7 +132,8 @@ def write(destination: Destination, output: str) -> Exit:
     t0 = time.perf_counter()
     try:
         with destination.warehouse() as wh:
-            written = write_report(wh, destination.label, Path(output))
+            written = write_report(wh, destination.label, Path(output),
+                                   str(typed("analytics.timezone")))
     except OSError as exc:
         print(f"flowsync: report: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
         return Exit.CONFIG

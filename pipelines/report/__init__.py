@@ -33,11 +33,13 @@ class Written:
         return f"{self.bytes / 1024:,.0f} KiB, {what}"
 
 
-def write_report(wh: Warehouse, warehouse_label: str, output: Path) -> Written:
+def write_report(wh: Warehouse, warehouse_label: str, output: Path,
+                 zone: str = "UTC") -> Written:
     """Reads the analytics tables and writes the page to `output` (atomically: a reader
-    never sees half a file; a failure leaves the previous report)."""
+    never sees half a file; a failure leaves the previous report). `zone`: where the
+    analytics cut their days (analytics.timezone), named on the page."""
     data: ReportData = read(wh)
-    html = render(data, warehouse_label, datetime.now(UTC)).encode("utf-8")
+    html = render(data, warehouse_label, datetime.now(UTC), zone).encode("utf-8")
     output = output.expanduser()
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)

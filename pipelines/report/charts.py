@@ -74,12 +74,16 @@ def daily(days: Sequence[Day], label: str, w: int = 720) -> str:
         if i != previous + 1:
             points.append([])  # a day without runs: no line across it
         previous = i
-        parts.append(f'<g><title>{d.day}: {count(d.total)} runs, {count(d.finished)} '
-                     f'finished, {count(d.completed)} completed, completion rate '
-                     f'{pct(d.rate)}</title>'
+        moving = (f", {count(d.open)} still open: provisional, the rate still moves"
+                  if d.open else "")
+        cls = ' class="provisional"' if d.open else ""
+        parts.append(f'<g{cls}><title>{d.day}: '
+                     f'{count(d.total)} runs, {count(d.finished)} finished, '
+                     f'{count(d.completed)} completed, completion rate {pct(d.rate)}{moving}'
+                     '</title>'
                      f'<rect x="{x(i) + (step - bar) / 2:.1f}" y="{y_runs(d.total):.1f}" '
                      f'width="{bar:.1f}" height="{top + plot_h - y_runs(d.total):.1f}" '
-                     f'fill="{BLUE}"/>'
+                     f'fill="{BLUE}" class="runs"/>'
                      f'<rect x="{x(i):.1f}" y="{top}" width="{step:.1f}" height="{plot_h}" '
                      'class="hover"/></g>')
         if d.rate is None:
@@ -98,16 +102,32 @@ def daily(days: Sequence[Day], label: str, w: int = 720) -> str:
                      f'class="axis" text-anchor="{anchor}">{first + timedelta(days=i)}</text>')
     parts.append("</svg>")
     legend = (f'<p class="legend"><span class="key" style="background:{BLUE}"></span>runs '
-              f'started (left axis) <span class="key line" style="background:{VERMILLION}">'
-              '</span>completion rate (right axis)</p>')
-    return "".join(parts) + legend
+              f'started (left axis) <span class="key provisional" style="background:{BLUE}">'
+              '</span>a provisional day (runs still open) <span class="key line" '
+              f'style="background:{VERMILLION}"></span>completion rate (right axis)</p>')
+    return "".join(parts) + legend + provisional(days)
 
 
-def _bar_row(label: str, marks: Sequence[tuple[float, str, str]], text: str) -> str:
-    """One labelled row of bars: (width in % of the track, colour, extra class) each, and
-    the text printed beside them."""
-    spans = "".join(f'<span class="bar{(" " + cls) if cls else ""}" style="width:{width:.2f}%;'
-                    f'background:{colour}"></span>' for width, colour, cls in marks)
+def provisional(days: Sequence[Day]) -> str:
+    """In words: which days are still moving, and how much of them is still open."""
+    moving = [d for d in days if d.open]
+    if not moving:
+        return ""
+    share = sum(d.open for d in moving) / sum(d.total for d in moving)
+    span = (f"{moving[0].day}" if len(moving) == 1 else
+            f"{len(moving)} days from {moving[0].day} to {moving[-1].day}")
+    return (f'<p class="provisional-note">Provisional: {span} still have open runs '
+            f'({pct(share)} of their runs). Their completion rates will move as those runs '
+            "end, usually down: the runs that end quickly are the completed ones.</p>")
+
+
+def _bar_row(label: str, marks: Sequence[tuple[float, str, str] | tuple[float, str, str, float]],
+             text: str) -> str:
+    """One labelled row of bars: (width in % of the track, colour, extra class[, where it
+    starts, in % of the track]) each, and the text printed beside them."""
+    spans = "".join(f'<span class="bar{(" " + m[2]) if m[2] else ""}" style="'
+                    + (f"left:{m[3]:.2f}%;" if len(m) > 3 else "")
+                    + f'width:{m[0]:.2f}%;background:{m[1]}"></span>' for m in marks)
     return (f'<div class="bar-row"><span class="bar-label">{escape(label)}</span>'
             f'<span class="bar-track">{spans}</span><span class="bar-value">'
             f'{escape(text)}</span></div>')
@@ -139,18 +159,31 @@ def steps(widgets: Sequence[Widget], more: int) -> str:
     if not widgets:
         return '<p class="muted">No steps loaded for this flow.</p>'
     most = max(w.reached for w in widgets) or 1
-    out = ['<div class="bars">']
-    out += [_bar_row(w.widget, [(100 * w.reached / most, BLUE, ""),
-                                (100 * w.ended_here / most, VERMILLION, "stop")],
-                     f"{count(w.reached)} ({pct(w.share)}), {count(w.ended_here)} ended here")
-            for w in widgets]
+    out = ['<div class="bars steps">']
+    for w in widgets:
+        marks: list = [(100 * w.reached / most, BLUE, "")]
+        at = 0.0
+        for n, colour, cls in ((w.completed_here, GREEN, "stop"),
+                               (w.failed_here, VERMILLION, "stop drop"),
+                               (w.expired_here, PURPLE, "stop drop")):
+            marks.append((100 * n / most, colour, cls, at))
+            at += 100 * n / most
+        ends = (f"; ended here: {count(w.completed_here)} completed, {count(w.failed_here)} "
+                f"failed, {count(w.expired_here)} expired" if w.ended_here else "")
+        depth = "" if w.depth is None else f"{w.depth}. "
+        out.append(_bar_row(f"{depth}{w.widget}", marks,
+                            f"{count(w.reached)} ({pct(w.share)}), {count(w.ended_here)} "
+                            f"ended here{ends}"))
     out.append("</div>")
     if more:
-        out.append(f'<p class="muted">{more:,} more widget(s), each reached by fewer '
-                   'executions, are not drawn.</p>')
-    out.append(f'<p class="legend"><span class="key" style="background:{BLUE}"></span>'
-               f'executions that reached the widget <span class="key" style="background:'
-               f'{VERMILLION}"></span>executions whose last step left from it</p>')
+        out.append(f'<p class="muted">{more:,} more widget(s), further down the flow, are '
+                   "not drawn.</p>")
+    out.append(f'<p class="legend">In the flow\'s order (the number: transitions from its '
+               f'Trigger). <span class="key" style="background:{BLUE}"></span>executions that '
+               f'reached the widget; ended there: <span class="key" style="background:{GREEN}">'
+               f'</span>completed <span class="key drop" style="background:{VERMILLION}">'
+               f'</span>failed <span class="key drop" style="background:{PURPLE}"></span>'
+               "expired (the drop-offs, hatched)</p>")
     return "".join(out)
 
 

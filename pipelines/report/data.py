@@ -25,6 +25,7 @@ class Day:
     total: int
     finished: int
     completed: int
+    open: int = 0  # runs not finished yet: the day is provisional, its rate still moving
 
     @property
     def rate(self) -> float | None:
@@ -44,6 +45,10 @@ class Widget:
     reached: int
     ended_here: int
     share: float  # of the flow's ended executions
+    completed_here: int = 0  # of ended_here: a successful ending
+    failed_here: int = 0  # drop-offs
+    expired_here: int = 0
+    depth: int | None = None  # transitions from the flow's Trigger (None: unknown)
 
 
 @dataclass
@@ -105,6 +110,10 @@ class ReportData:
     providers: list[Provider]  # those with runs
 
 
+# every status in one order (and colour, `charts`) in every card
+STATUS_ORDER = ("completed", "running", "pending", "canceled", "expired", "failed", None)
+
+
 def read(wh: Warehouse) -> ReportData:
     missing = [t for t in TABLES if wh.columns("analytics", t) is None]
     if missing:
@@ -145,42 +154,48 @@ def _flows(wh: Warehouse) -> dict[Key, Flow]:
 
 
 def _add_days(wh: Warehouse, flows: dict[Key, Flow], drawn: set[Key]) -> None:
-    for provider, flow_id, day, total, finished, completed in wh.rows(
-            "select provider, flow_id, day, runs_total, runs_finished, runs_completed "
-            "from analytics.completion_rate order by provider, flow_id, day"):
+    for provider, flow_id, day, total, finished, completed, open_ in wh.rows(
+            "select provider, flow_id, day, runs_total, runs_finished, runs_completed, "
+            "runs_open from analytics.completion_rate order by provider, flow_id, day"):
         if (provider, flow_id) in drawn:
             flows[(provider, flow_id)].days.append(
-                Day(_date(day), int(total), int(finished), int(completed)))
+                Day(_date(day), int(total), int(finished), int(completed), int(open_)))
 
 
 def _provider_days(wh: Warehouse, provider: str) -> list[Day]:
-    return [Day(_date(day), int(total), int(finished), int(completed))
-            for day, total, finished, completed in wh.rows(
-                "select day, sum(runs_total), sum(runs_finished), sum(runs_completed) "
-                f"from analytics.completion_rate where provider = '{provider}' "
-                "group by day order by day")]
+    return [Day(_date(day), int(total), int(finished), int(completed), int(open_))
+            for day, total, finished, completed, open_ in wh.rows(
+                "select day, sum(runs_total), sum(runs_finished), sum(runs_completed), "
+                "sum(runs_open) from analytics.completion_rate where provider = %s "
+                "group by day order by day", (provider,))]
 
 
 def _add_statuses(wh: Warehouse, flows: dict[Key, Flow]) -> None:
     for provider, flow_id, status, runs, share in wh.rows(
-            "select provider, flow_id, status, runs, share from analytics.status_counts "
-            "order by provider, flow_id, runs desc, status"):
+            "select provider, flow_id, status, runs, share from analytics.status_counts"):
         if (provider, flow_id) in flows:
             flows[(provider, flow_id)].statuses.append(Status(status, int(runs), float(share)))
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    for flow in flows.values():
+        flow.statuses.sort(key=lambda s: (rank.get(s.status, len(rank)), s.status or ""))
 
 
 def _add_widgets(wh: Warehouse, flows: dict[Key, Flow]) -> None:
     # (flow ids are the providers' own: a Twilio flow SID names one flow)
     by_id = {fid: f for (_, fid), f in flows.items() if fid}
-    for flow_id, widget, reached, ended_here, share in wh.rows(
+    # in the flow's order: by depth from its Trigger, then by reach
+    for flow_id, widget, reached, ended_here, share, done, failed, expired, depth in wh.rows(
             "select flow_id, widget, executions_reached, executions_ended_here, "
-            "pct_of_flow_executions from analytics.step_funnel "
-            "order by flow_id, executions_reached desc, widget"):
+            "pct_of_flow_executions, executions_completed_here, executions_failed_here, "
+            "executions_expired_here, widget_depth from analytics.step_funnel "
+            "order by flow_id, widget_depth nulls last, executions_reached desc, widget"):
         flow = by_id.get(flow_id)
         if flow is None:
             continue
         if len(flow.widgets) < TOP_WIDGETS:
-            flow.widgets.append(Widget(widget, int(reached), int(ended_here), float(share)))
+            flow.widgets.append(Widget(widget, int(reached), int(ended_here), float(share),
+                                       int(done), int(failed), int(expired),
+                                       None if depth is None else int(depth)))
         else:
             flow.widgets_more += 1
 

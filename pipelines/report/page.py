@@ -20,10 +20,10 @@ NAMES = {source.name: source.display for source in registry.SOURCES}
 STAGES = ("entered", "started", "completed")
 
 
-def render(data: ReportData, warehouse: str, generated: datetime) -> str:
+def render(data: ReportData, warehouse: str, generated: datetime, zone: str = "UTC") -> str:
     body = [f"<h1>flowsync report</h1><p class=\"muted\">{escape(warehouse)} · generated "
-            f"{_when(generated)} · test runs excluded (except the run counts under "
-            "“data as of”)</p>"]
+            f"{_when(generated)} · days in {escape(zone)} · test runs excluded (except the "
+            "run counts under “data as of”)</p>"]
     if data.missing:
         body.append('<p class="notice" id="empty">The analytics tables are not built yet '
                     f"(missing: {escape(', '.join(data.missing))}). Run <code>flowsync run"
@@ -35,6 +35,7 @@ def render(data: ReportData, warehouse: str, generated: datetime) -> str:
             body.append('<p class="notice" id="empty">No runs yet: the warehouse holds no '
                         "flow runs from either source.</p>")
         else:
+            body.append(_contents(data.providers))
             body.append(_overview(data.providers))
             body.extend(_provider(p) for p in data.providers)
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -64,13 +65,28 @@ def _syncs(syncs: list[Sync]) -> str:
                             "runs", "last attempt", "last outcome"], rows, attrs) + "</section>")
 
 
+def _contents(providers: list[Provider]) -> str:
+    items = ['<li><a href="#sync-status">Data as of</a></li>',
+             '<li><a href="#overview">Overview</a></li>']
+    for p in providers:
+        items.append(f'<li><a href="#provider-{p.provider}">{escape(NAMES[p.provider])}</a>'
+                     "<ul>" + "".join(f'<li><a href="#{_anchor(f, i)}">{escape(f.label)}</a></li>'
+                                      for i, f in enumerate(p.flows[:TOP_FLOWS]))
+                     + "</ul></li>")
+    return f'<nav id="contents"><h2>Contents</h2><ul>{"".join(items)}</ul></nav>'
+
+
+def _anchor(f: Flow, i: int) -> str:
+    return f"flow-{f.provider}-{i + 1}"
+
+
 def _overview(providers: list[Provider]) -> str:
     cards = "".join(
         f'<div class="card" data-provider="{p.provider}"><span class="muted">'
         f'{escape(NAMES[p.provider])}</span><span class="big">{count(p.entered)}</span>runs in '
         f'{len(p.flows):,} flow(s) · completion rate <strong>{pct(p.rate)}</strong></div>'
         for p in providers)
-    return f'<h2>Overview</h2><div class="cards">{cards}</div>'
+    return f'<h2 id="overview">Overview</h2><div class="cards">{cards}</div>'
 
 
 def _provider(p: Provider) -> str:
@@ -81,7 +97,11 @@ def _provider(p: Provider) -> str:
     drawn = p.flows[:TOP_FLOWS]
     which = f" (the {TOP_FLOWS} with the most runs)" if len(p.flows) > TOP_FLOWS else ""
     out.append(f"<h4>Flow by flow{which}</h4>")
-    out.append('<div class="flows">' + "".join(_flow(f) for f in drawn) + "</div>")
+    # a stage every run of the provider reaches with the one before says nothing: not drawn
+    stages = [s for i, s in enumerate(STAGES) if i == 0 or any(
+        getattr(f, s) != getattr(f, STAGES[i - 1]) for f in p.flows)]
+    out.append('<div class="flows">' + "".join(_flow(f, _anchor(f, i), stages)
+                                                for i, f in enumerate(drawn)) + "</div>")
     if len(p.flows) > TOP_FLOWS:
         out.append(f'<p class="muted">{len(p.flows) - TOP_FLOWS:,} more flow(s) with fewer runs '
                    "are in the tables above.</p>")
@@ -91,9 +111,10 @@ def _provider(p: Provider) -> str:
 
 def _days_table(days: list) -> str:
     return charts.numbers("Numbers per day", ["day", "runs", "finished", "completed",
-                                              "completion rate"],
+                                              "still open", "completion rate"],
                           [[str(d.day), count(d.total), count(d.finished), count(d.completed),
-                            pct(d.rate)] for d in days])
+                            count(d.open), pct(d.rate) + (" (provisional)" if d.open else "")]
+                           for d in days])
 
 
 def _flow_attrs(f: Flow) -> str:
@@ -120,12 +141,12 @@ def _by_rate(p: Provider) -> str:
     return "<h4>Flows by completion rate</h4>" + charts.bars(rows, 10_000, charts.GREEN)
 
 
-def _flow(f: Flow) -> str:
-    stages = [(s, getattr(f, s)) for s in STAGES]
+def _flow(f: Flow, anchor: str, stages: list[str]) -> str:
     funnel = charts.bars(
-        [(s, n, f"{count(n)} ({pct(n / f.entered if f.entered else None)})") for s, n in stages],
+        [(s, getattr(f, s), f"{count(getattr(f, s))} "
+          f"({pct(getattr(f, s) / f.entered if f.entered else None)})") for s in stages],
         f.entered)
-    parts = [f'<article class="flow" {_flow_attrs(f)}><h3>{escape(f.label)}</h3>',
+    parts = [f'<article class="flow" id="{anchor}" {_flow_attrs(f)}><h3>{escape(f.label)}</h3>',
              '<p class="muted">' + (escape(f.flow_id) if f.flow_id else "no flow id") + "</p>",
              "<h4>Status funnel</h4>", f'<div class="funnel">{funnel}</div>',
              "<h4>Status mix</h4>", charts.mix(f.statuses),
@@ -135,9 +156,12 @@ def _flow(f: Flow) -> str:
         parts += ["<h4>Step funnel: where executions go and stop</h4>",
                   charts.steps(f.widgets, f.widgets_more),
                   charts.numbers("Numbers per widget",
-                                 ["widget", "executions reached", "share of ended executions",
-                                  "ended here"],
-                                 [[escape(w.widget), count(w.reached), pct(w.share),
-                                   count(w.ended_here)] for w in f.widgets])]
+                                 ["depth", "widget", "executions reached",
+                                  "share of ended executions", "ended here", "completed",
+                                  "failed", "expired"],
+                                 [["—" if w.depth is None else str(w.depth), escape(w.widget),
+                                   count(w.reached), pct(w.share), count(w.ended_here),
+                                   count(w.completed_here), count(w.failed_here),
+                                   count(w.expired_here)] for w in f.widgets])]
     parts.append("</article>")
     return "".join(parts)

@@ -54,6 +54,23 @@ thead th { background: var(--panel); }
 details { margin: 8px 0; }
 summary { cursor: pointer; color: #004f7c; }
 code { background: var(--panel); padding: 1px 4px; border-radius: 3px; }
+.chart .provisional .runs { fill-opacity: .45; stroke: #0072B2; stroke-dasharray: 3 2; }
+.key.provisional { opacity: .45; outline: 1px dashed #0072B2; }
+.provisional-note { background: #eef5fb; border-left: 4px solid #0072B2; padding: 6px 10px;
+  font-size: .9rem; }
+.bar.drop, .key.drop { background-image: repeating-linear-gradient(135deg, transparent 0 3px,
+  rgba(255, 255, 255, .55) 3px 5px); }
+.steps .bar-row { grid-template-columns: minmax(90px, 26%) 1fr minmax(150px, 34%); }
+.steps .bar-value { white-space: normal; font-size: .85rem; }
+nav#contents ul { columns: 2 240px; padding-left: 18px; margin: 6px 0; }
+@media (prefers-color-scheme: dark) {
+  :root { color-scheme: dark; --ink: #e8e8e8; --muted: #a8a8a8; --line: #3a3a3a;
+    --bg: #15171a; --panel: #23262b; }
+  .notice { background: #3a2f12; }
+  .provisional-note { background: #13283a; }
+  summary { color: #6cb6ff; }
+  .chart .axis.rate { fill: #ff9a5c; }
+}
 @media (max-width: 600px) {
   main { padding: 10px 12px 32px; }
   .flows { grid-template-columns: 1fr; }
