@@ -33,15 +33,16 @@ def status_name(status: str | None) -> str:
     return status if status is not None else "unknown status"
 
 
-def daily(days: Sequence[Day], label: str, w: int = 720) -> str:
+def daily(days: Sequence[Day], label: str, w: int = 720, unit: int = 1) -> str:
     """Runs started per day (bars, left axis) and the completion rate (line, right axis;
     broken where a day has nothing finished). `w`: the drawing's width in its own units
-    (narrower for a smaller chart keeps its text readable)."""
+    (narrower for a smaller chart keeps its text readable); `unit`: 7 when `days` are
+    weeks (`data.by_week`)."""
     if not days:
         return '<p class="muted">No runs.</p>'
-    h, left, right, top, bottom = round(w * 0.32), 52, 52, 12, 30
+    h, left, right, top, bottom = round(w * 0.32), 60, 60, 12, 34
     first, last = days[0].day, days[-1].day
-    span = (last - first).days + 1
+    span = (last - first).days // unit + 1
     step = (w - left - right) / span
     most = max(d.total for d in days) or 1
     plot_h = h - top - bottom
@@ -70,14 +71,14 @@ def daily(days: Sequence[Day], label: str, w: int = 720) -> str:
     points: list[list[str]] = [[]]
     previous = -1
     for d in days:
-        i = (d.day - first).days
+        i = (d.day - first).days // unit
         if i != previous + 1:
             points.append([])  # a day without runs: no line across it
         previous = i
         moving = (f", {count(d.open)} still open: provisional, the rate still moves"
                   if d.open else "")
         cls = ' class="provisional"' if d.open else ""
-        parts.append(f'<g{cls}><title>{d.day}: '
+        parts.append(f'<g{cls}><title>{"week of " if unit > 1 else ""}{d.day}: '
                      f'{count(d.total)} runs, {count(d.finished)} finished, '
                      f'{count(d.completed)} completed, completion rate {pct(d.rate)}{moving}'
                      '</title>'
@@ -99,7 +100,8 @@ def daily(days: Sequence[Day], label: str, w: int = 720) -> str:
             parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{VERMILLION}"/>')
     for i, anchor in ((0, "start"), (span - 1, "end")):
         parts.append(f'<text x="{x(i) + (0 if anchor == "start" else step):.1f}" y="{h - 8}" '
-                     f'class="axis" text-anchor="{anchor}">{first + timedelta(days=i)}</text>')
+                     f'class="axis" text-anchor="{anchor}">'
+                     f'{first + timedelta(days=i * unit)}</text>')
     parts.append("</svg>")
     legend = (f'<p class="legend"><span class="key" style="background:{BLUE}"></span>runs '
               f'started (left axis) <span class="key provisional" style="background:{BLUE}">'
@@ -168,8 +170,8 @@ def steps(widgets: Sequence[Widget], more: int) -> str:
                                (w.expired_here, PURPLE, "stop drop")):
             marks.append((100 * n / most, colour, cls, at))
             at += 100 * n / most
-        ends = (f"; ended here: {count(w.completed_here)} completed, {count(w.failed_here)} "
-                f"failed, {count(w.expired_here)} expired" if w.ended_here else "")
+        ends = (f": {count(w.completed_here)} completed, {count(w.failed_here)} failed, "
+                f"{count(w.expired_here)} expired" if w.ended_here else "")
         depth = "" if w.depth is None else f"{w.depth}. "
         out.append(_bar_row(f"{depth}{w.widget}", marks,
                             f"{count(w.reached)} ({pct(w.share)}), {count(w.ended_here)} "

@@ -8,7 +8,7 @@ same SQL runs on DuckDB and Postgres.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sources import registry
 from transforms.runner import Warehouse
@@ -205,6 +205,23 @@ def _syncs(wh: Warehouse) -> list[Sync]:
             for source, attempt, outcome, error, success, newest, runs in wh.rows(
                 "select source, last_attempt_at, last_outcome, last_error, last_success_at, "
                 "newest_started_at, runs from analytics.sync_status order by source")]
+
+
+LONG = 120  # days of history past which the daily charts draw weeks
+
+
+def by_week(days: list[Day]) -> list[Day]:
+    """The days summed per week (each dated by its Monday), when there are too many to
+    draw one by one; as they are otherwise."""
+    if not days or (days[-1].day - days[0].day).days < LONG:
+        return days
+    weeks: dict[date, list[int]] = {}
+    for d in days:
+        monday = d.day - timedelta(days=d.day.weekday())
+        sums = weeks.setdefault(monday, [0, 0, 0, 0])
+        for i, n in enumerate((d.total, d.finished, d.completed, d.open)):
+            sums[i] += n
+    return [Day(monday, *sums) for monday, sums in sorted(weeks.items())]
 
 
 def _date(value: date | datetime | str) -> date:

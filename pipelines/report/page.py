@@ -13,7 +13,7 @@ from sources import registry
 
 from . import charts
 from .charts import count, pct
-from .data import TOP_FLOWS, Flow, Provider, ReportData, Sync
+from .data import TOP_FLOWS, Flow, Provider, ReportData, Sync, by_week
 from .style import CSS
 
 NAMES = {source.name: source.display for source in registry.SOURCES}
@@ -92,8 +92,8 @@ def _overview(providers: list[Provider]) -> str:
 def _provider(p: Provider) -> str:
     name = escape(NAMES[p.provider])
     out = [f'<section id="provider-{p.provider}"><h2>{name}</h2>',
-           "<h4>All flows: runs per day and completion rate</h4>", charts.daily(p.days, name),
-           _days_table(p.days), _ranking(p), _by_rate(p)]
+           *_daily("All flows: runs per {} and completion rate", p.days, name, 720),
+           _ranking(p), _by_rate(p)]
     drawn = p.flows[:TOP_FLOWS]
     which = f" (the {TOP_FLOWS} with the most runs)" if len(p.flows) > TOP_FLOWS else ""
     out.append(f"<h4>Flow by flow{which}</h4>")
@@ -109,8 +109,16 @@ def _provider(p: Provider) -> str:
     return "".join(out)
 
 
-def _days_table(days: list) -> str:
-    return charts.numbers("Numbers per day", ["day", "runs", "finished", "completed",
+def _daily(title: str, days: list, label: str, w: int) -> list[str]:
+    """The daily chart and its numbers; weekly when the history is long (`by_week`)."""
+    shown = by_week(days)
+    unit = "week" if shown is not days else "day"
+    return [f"<h4>{escape(title.format(unit))}</h4>",
+            charts.daily(shown, label, w, 7 if unit == "week" else 1), _days_table(shown, unit)]
+
+
+def _days_table(days: list, unit: str = "day") -> str:
+    return charts.numbers(f"Numbers per {unit}", [unit, "runs", "finished", "completed",
                                               "still open", "completion rate"],
                           [[str(d.day), count(d.total), count(d.finished), count(d.completed),
                             count(d.open), pct(d.rate) + (" (provisional)" if d.open else "")]
@@ -150,8 +158,7 @@ def _flow(f: Flow, anchor: str, stages: list[str]) -> str:
              '<p class="muted">' + (escape(f.flow_id) if f.flow_id else "no flow id") + "</p>",
              "<h4>Status funnel</h4>", f'<div class="funnel">{funnel}</div>',
              "<h4>Status mix</h4>", charts.mix(f.statuses),
-             "<h4>Runs per day and completion rate</h4>", charts.daily(f.days, f.label, 520),
-             _days_table(f.days)]
+             *_daily("Runs per {} and completion rate", f.days, f.label, 520)]
     if f.widgets:
         parts += ["<h4>Step funnel: where executions go and stop</h4>",
                   charts.steps(f.widgets, f.widgets_more),

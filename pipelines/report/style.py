@@ -77,5 +77,17 @@ nav#contents ul { columns: 2 240px; padding-left: 18px; margin: 6px 0; }
   .bar-row { grid-template-columns: 1fr auto; }
   .bar-row .bar-track { grid-column: 1 / -1; grid-row: 2; }
   h1 { font-size: 1.35rem; }
+  /* a chart is drawn ~2x narrower than its viewBox: its text, in the viewBox's units, at
+     least 11 CSS px as shown */
+  .chart .axis { font-size: 24px; }
+  /* the main tables fit the width: headers wrap, numbers stay on one line */
+  table { font-size: .78rem; }
+  th { white-space: normal; }
+  table.ranking th { overflow-wrap: anywhere; }
+  .steps .bar-row { grid-template-columns: 1fr; }
+  .steps .bar-row .bar-value { grid-row: 3; }
+  #sync-status td { white-space: normal; }
+  th, td { padding: 3px 3px; }
+  table.ranking td:first-child, table.ranking th:first-child { display: none; }
 }
 """

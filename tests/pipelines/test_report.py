@@ -289,3 +289,33 @@ def test_provisional_days_statuses_and_steps_read_the_same_in_every_card(
                         ".map(a => a.getAttribute('href'))")
     cards = page.script("return [...document.querySelectorAll('article.flow')].map(a => a.id)")
     assert {f"#{c}" for c in cards} <= set(links)
+
+
+def test_at_phone_width_chart_text_is_legible_and_the_main_tables_fit(demo: Path,
+                                                                      page: Page) -> None:
+    """Issue 24: at 390 px the chart text was ~5 px and the tables scrolled sideways."""
+    page.open(demo.with_name("demo-report.html"), PHONE)
+    smallest = page.script("""return Math.min(...[...document.querySelectorAll('svg.chart')]
+        .flatMap(svg => { const scale = svg.getBoundingClientRect().width
+                                         / svg.viewBox.baseVal.width;
+          return [...svg.querySelectorAll('text')].map(t =>
+            parseFloat(getComputedStyle(t).fontSize) * scale); }))""")
+    assert smallest >= 11, smallest
+    overflowing = page.script("""return [...document.querySelectorAll('table.ranking')]
+        .map(t => t.parentElement).filter(d => d.scrollWidth > d.clientWidth + 1).length""")
+    assert overflowing == 0
+
+
+def test_a_long_history_is_drawn_in_weeks() -> None:
+    from datetime import date, timedelta
+
+    from pipelines.report import charts
+    from pipelines.report.data import Day, by_week
+
+    days = [Day(date(2026, 1, 5) + timedelta(days=i), 10, 8, 4, 0) for i in range(200)]
+    weeks = by_week(days)
+    assert len(weeks) == 29 and weeks[0] == Day(date(2026, 1, 5), 70, 56, 28, 0)
+    assert all(w.day.weekday() == 0 for w in weeks)
+    assert by_week(days[:100]) == days[:100]  # a short history stays in days
+    svg = charts.daily(weeks, "flow", unit=7)
+    assert svg.count('class="runs"') == 29 and "week of 2026-01-05" in svg
