@@ -46,6 +46,9 @@ def main() -> None:
     parser.add_argument("--twilio-flows", type=int, default=20)
     parser.add_argument("--history-days", type=int, default=90)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", metavar="COMMIT", default="58d9768",
+                        help="an earlier release (from this repository's history) whose report "
+                             "is written beside, on the same warehouse; '' for none")
     args = parser.parse_args()
     cfg = SimConfig(seed=7, hilos_flows=args.hilos_flows, hilos_contact_runs=args.hilos_runs,
                     twilio_flows=args.twilio_flows, twilio_executions=args.twilio_executions,
@@ -67,14 +70,30 @@ def main() -> None:
         print(f"loaded {args.hilos_runs:,} Hilos runs ({args.hilos_flows} flows) and "
               f"{args.twilio_executions:,} Twilio executions ({args.twilio_flows} flows) over "
               f"{args.history_days} days in {load:.1f} s", flush=True)
-        walls, floors = [], []
-        for _ in range(args.repeat):  # alternating, so the machine's noise falls on both
+        old_env = None
+        if args.baseline:
+            tree = work / "baseline"
+            tree.mkdir()
+            archive = subprocess.run(["git", "-C", str(here), "archive", args.baseline],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+            old_env = {**env, "PYTHONPATH": str(tree)}
+        walls, floors, olds = [], [], []
+        for _ in range(args.repeat):  # alternating, so the machine's noise falls on all
             walls.append(timed([*cli, "report", "--output", str(work / "r.html")], env, work))
             floors.append(timed([sys.executable, "-c", FLOOR, str(db)], env, work))
+            if old_env is not None:
+                olds.append(timed([*cli, "report", "--output", str(work / "old.html")],
+                                  old_env, work))
         size = (work / "r.html").stat().st_size
         wall, floor = statistics.median(walls), statistics.median(floors)
         print(f"flowsync report: {wall:.2f} s (median of {args.repeat}; reading the tables "
               f"alone {floor:.2f} s: {wall / floor:.1f}x), file {size / 1024:,.0f} KiB")
+        if olds:
+            old = statistics.median(olds)
+            print(f"{args.baseline}'s report of the same warehouse: {old:.2f} s "
+                  f"({wall / old:.2f}x of it), file "
+                  f"{(work / 'old.html').stat().st_size / 1024:,.0f} KiB")
 
 
 if __name__ == "__main__":
