@@ -87,6 +87,7 @@ nav#contents ul { columns: 2 240px; padding-left: 18px; margin: 6px 0; }
   .steps .bar-row { grid-template-columns: 1fr; }
   .steps .bar-row .bar-value { grid-row: 3; }
   #sync-status td { white-space: normal; }
+  #sync-status td:nth-child(5), #sync-status th:nth-child(5) { display: none; }
   th, td { padding: 3px 3px; }
   table.ranking td:first-child, table.ranking th:first-child { display: none; }
 }
