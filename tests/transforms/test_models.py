@@ -393,7 +393,7 @@ def test_views_and_grants_on_the_analytics_tables_survive_rebuilds(
         "runs_completed / runs_finished; null when nothing finished")
     # the staging and intermediate models live beside, not among, the analytics tables
     assert wh.rows("select count(*) from information_schema.tables where table_schema = "
-                   "'analytics_internal' and table_name like 'stg_%'") == [(6,)]
+                   "'analytics_internal' and table_name like 'stg_%'") == [(7,)]
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
