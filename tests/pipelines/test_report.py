@@ -252,13 +252,14 @@ def test_the_browser_check_catches_a_request_and_a_console_error(tmp_path: Path,
     assert "http://127.0.0.1:9/x.png" in page.requests()
 
 
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_provisional_days_statuses_and_steps_read_the_same_in_every_card(
-        demo: Path, page: Page) -> None:
+        demo: Path, page: Page, size: tuple[int, int]) -> None:
     """Issue 24: the newest days read as a surge with nothing saying they still move;
     statuses changed colour position from card to card; widgets came by reach, not by
     their place in the flow; no contents; the time zone unnamed."""
     path = demo.with_name("demo-report.html")
-    page.open(path, DESKTOP)
+    page.open(path, size)
     assert "days in UTC" in page.script("return document.querySelector('main p').innerText")
     with duckdb.connect(str(demo), read_only=True) as con:
         open_days = con.execute("select count(distinct (provider, day)) from "
