@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sources import registry
+from transforms.contracts import contracts
 from transforms.runner import Warehouse
 
 TABLES = ("flow_runs", "completion_rate", "status_funnel", "status_counts", "step_funnel",
@@ -115,7 +116,10 @@ STATUS_ORDER = ("completed", "running", "pending", "canceled", "expired", "faile
 
 
 def read(wh: Warehouse) -> ReportData:
+    # a table not built yet, or built by an earlier flowsync (its new columns missing)
     missing = [t for t in TABLES if wh.columns("analytics", t) is None]
+    missing += [f"{t}.{c}" for t in TABLES if t not in missing
+                for c in contracts()[t].columns if c not in (wh.columns("analytics", t) or ())]
     if missing:
         return ReportData(missing, [], [])
     flows = _flows(wh)

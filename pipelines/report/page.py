@@ -25,7 +25,8 @@ def render(data: ReportData, warehouse: str, generated: datetime, zone: str = "U
             f"{_when(generated)} · days in {escape(zone)} · test runs excluded (except the "
             "run counts under “data as of”)</p>"]
     if data.missing:
-        body.append('<p class="notice" id="empty">The analytics tables are not built yet '
+        body.append('<p class="notice" id="empty">The analytics tables are not built yet, '
+                    "or were built by an earlier flowsync "
                     f"(missing: {escape(', '.join(data.missing))}). Run <code>flowsync run"
                     "</code> (or <code>flowsync transform</code> after a load), then "
                     "<code>flowsync report</code> again.</p>")

@@ -163,6 +163,20 @@ def test_a_warehouse_without_analytics_gets_a_report_that_says_so(tmp_path: Path
         "return document.getElementById('empty').innerText")
 
 
+def test_analytics_of_an_earlier_release_get_a_report_that_says_so(
+        demo: Path, tmp_path: Path, page: Page) -> None:
+    """An upgraded flowsync's report before the next run or transform: the tables lack the
+    new columns; the page says what to run rather than failing."""
+    db = copy(demo, tmp_path)
+    with duckdb.connect(str(db)) as con:
+        con.execute("alter table analytics.completion_rate drop column runs_open")
+    path = report(tmp_path)
+    page.open(path, DESKTOP)
+    text = page.script("return document.getElementById('empty').innerText")
+    assert "or were built by an earlier flowsync (missing: completion_rate.runs_open)" in text
+    assert "flowsync transform" in text
+
+
 def test_no_runs_and_one_provider_only(demo: Path, tmp_path: Path, page: Page) -> None:
     db = copy(demo, tmp_path)
     with duckdb.connect(str(db)) as con:
