@@ -86,6 +86,9 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
     os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
     # every raw row names the load that wrote it (`_dlt_load_id`), as dlt's JSON path does
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    # dlt's `<dataset>_staging` tables would keep a second copy of every merged table's
+    # last load for good: emptied once the load is done (a user's setting still wins)
+    os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
     t0 = time.perf_counter()
     http: HttpClient | None = None
     pipeline: dlt.Pipeline | None = None

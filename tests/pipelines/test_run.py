@@ -301,3 +301,14 @@ def test_a_postgres_dsn_without_a_password_works_as_libpq_allows(
             cur.execute(HILOS_CONTACTS)
             assert [tuple(utc(v) for v in r) for r in cur.fetchall()] == contact_truth(rsim)
         conn.close()
+
+
+def test_dlt_staging_copies_are_emptied_after_each_load(rsim: Simulator, tmp_path: Path) -> None:
+    """Issue 26: dlt's `*_staging` schemas kept a full second copy of every merged table."""
+    result = flowsync(["run"], env_for(rsim, tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    db = tmp_path / "w.duckdb"
+    for table in ("hilos_staging.flow_execution_contacts", "hilos_staging.flow_executions",
+                  "twilio_studio_staging.executions", "twilio_studio_staging.execution_steps"):
+        assert read(db, f"select count(*) from {table}") == [(0,)], table
+    assert read(db, "select count(*) from hilos.flow_execution_contacts") == [(1500,)]
