@@ -10,7 +10,6 @@ lock here (`pipeline_lock`).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import sys
@@ -18,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from dlt.common.runtime import signals
 
@@ -86,9 +86,9 @@ def pipeline_lock(folder: Path, name: str, limit: float) -> Iterator[None]:
 
         def try_take() -> str | None:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _lock(fh)
                 return None
-            except BlockingIOError:
+            except OSError:  # taken (BlockingIOError here, PermissionError on Windows)
                 fh.seek(0)
                 return fh.read().strip() or "another process"
 
@@ -102,4 +102,30 @@ def pipeline_lock(folder: Path, name: str, limit: float) -> Iterator[None]:
         finally:
             fh.seek(0)
             fh.truncate()
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            _unlock(fh)
+
+
+def _lock(fh: Any) -> None:
+    """An exclusive lock on the open file, without waiting (OSError when taken): flock
+    where there is one, the C runtime's byte-range lock on Windows."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        return
+    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _unlock(fh: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        return
+    fcntl.flock(fh, fcntl.LOCK_UN)

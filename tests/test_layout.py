@@ -103,3 +103,16 @@ def test_sources_and_warehouse_kinds_are_named_in_their_own_homes_only() -> None
                 compared = {c.value for c in [node.left, *node.comparators]
                             if isinstance(c, ast.Constant)}
                 assert not compared & {"duckdb", "postgres"}, f"{name} asks the kind"
+
+
+def test_every_module_imports_where_fcntl_does_not_exist() -> None:
+    """Issue 26: `import fcntl` at module level kept the CLI from importing on Windows."""
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib; sys.modules['fcntl'] = None\n"
+            f"for name in {sorted(modules())!r}: importlib.import_module(name)\n"
+            "import pipelines.cli, simulator.cli")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
