@@ -17,17 +17,17 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TypeVar
 
 from dlt.common.runtime import signals
 
-from sources import registry
 from sources.errors import ConfigError, FlowsyncError, Outcome, first_line
 from sources.privacy import Privacy
 
 from . import config, events
+from .accounts import Account, Selection, configured, select
 from .exits import Exit
 from .privacy import reconcile, settle
 from .progress import Progress
@@ -53,22 +53,10 @@ def stop_requested() -> Exit | None:
     return Exit.SIGINT if code == signal.SIGINT else Exit.SIGTERM
 
 
-@dataclass
-class Selection:
-    """The sources a run was asked for, or why there are none."""
-
-    sources: list[str]
-    problem: str | None = None
-
-
-def select_sources(wanted: str) -> Selection:
-    """`all` (every configured source) or one source, which must be configured."""
-    configured = config.configured_sources()
-    if wanted == "all":
-        return Selection(configured, None if configured else config.nothing_configured())
-    if wanted not in configured:
-        return Selection([], f"{wanted} is not configured: set {registry.get(wanted).hint}")
-    return Selection([wanted])
+def select_sources(wanted: str, accounts: Sequence[str] = ()) -> Selection:
+    """`all` (every configured source) or one source, which must be configured; of their
+    accounts, those named (all by default)."""
+    return select(wanted, accounts)
 
 
 def exit_code(results: list[SourceRun]) -> Exit:
@@ -111,7 +99,7 @@ def holding(destination: Destination, work: Callable[[Destination], T]) -> T | E
 def print_result(r: SourceRun) -> None:
     status = "ok" if r.ok else "STOPPED" if r.outcome is Outcome.STOPPED else "FAILED"
     tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "none"
-    events.result(f"{r.source}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
+    events.result(f"{r.label}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
                   f"rows fetched: {tables}", r.source)
 
 
@@ -144,15 +132,21 @@ def transform(destination: Destination) -> Exit:
 
 def transform_watched(destination: Destination) -> Exit:
     """`flowsync transform`: the rebuild, on the held warehouse, watched for hangs."""
-    return holding(destination, lambda bound: up_to_date(bound) or transform(bound))
+    def rebuild(bound: Destination) -> Exit:
+        with bound.upkeep():
+            return up_to_date(bound) or transform(bound)
+
+    return holding(destination, rebuild)
 
 
 def destination_or_exit(kind: str, duckdb_path: str | None = None,
                         sources: Sequence[str] = ()) -> Destination | Exit:
-    """The destination, once every setting the command reads is known good (`config.check`):
-    a bad one is exit 2 before any file, folder, connection or request."""
+    """The destination, once every setting the command reads is known good (`config.check`,
+    the sources' accounts): a bad one is exit 2 before any file, folder, connection or
+    request."""
     try:
-        config.check(sources)
+        config.check()
+        configured(sources)
     except ConfigError as exc:
         events.notice(str(exc))
         return Exit.CONFIG
@@ -164,76 +158,99 @@ def destination_or_exit(kind: str, duckdb_path: str | None = None,
 
 
 def run_sources(sources: list[str], destination_kind: str, duckdb_path: str | None = None,
-                analytics: bool = False,
-                progress: Progress | None = None) -> tuple[Exit, list[SourceRun]]:
-    """Runs the sources one after another, then (optionally) the analytics; `progress`,
-    if given, is told how each source is going.
+                analytics: bool = False, progress: Progress | None = None,
+                accounts: Sequence[str] = ()) -> tuple[Exit, list[SourceRun]]:
+    """Runs the sources' accounts (those named, or all), several at once
+    (`accounts.workers`), then (optionally) the analytics; `progress`, if given, is told
+    how each is going.
 
-    Returns the exit code and what each source did.
+    Returns the exit code and what each account did.
     """
     destination = destination_or_exit(destination_kind, duckdb_path, sources)
     if isinstance(destination, Exit):
         return destination, []
+    chosen = [a for a in configured(sources) if not accounts or a.name in accounts]
     try:
         privacy, rewrite = config.privacy(), config.get_bool("privacy.rewrite")
     except ConfigError as exc:
         events.notice(str(exc))
         return Exit.CONFIG, []
-    done = holding(destination, lambda bound: _run_sources(sources, bound, analytics,
+    done = holding(destination, lambda bound: _run_sources(chosen, bound, analytics,
                                                            privacy, rewrite, progress))
     return (done, []) if isinstance(done, Exit) else done
 
 
-def _run_sources(sources: list[str], destination: Destination, analytics: bool,
+def _run_sources(accounts: list[Account], destination: Destination, analytics: bool,
                  privacy: Privacy, rewrite: bool,
                  progress: Progress | None) -> tuple[Exit, list[SourceRun]]:
-    refused = up_to_date(destination) or keep_private(
-        destination, lambda wh: reconcile(wh, privacy, rewrite))
+    with destination.upkeep():
+        refused = up_to_date(destination) or keep_private(
+            destination, lambda wh: reconcile(wh, privacy, rewrite))
     if refused is not None:
         return refused, []
-    events.result(f"flowsync: loading {', '.join(sources)} into {destination.label}"
+    events.result(f"flowsync: loading {', '.join(a.label for a in accounts)} into "
+                  f"{destination.label}"
                   + ("" if privacy.keeps else f"; contact addresses: {privacy.mode}"))
     results = []
-    for source in sources:
-        if stop_requested():
-            break
-        result = run_source(source, destination, progress, privacy)
-        if progress is not None:
-            progress.done()
+    for result in run_accounts(accounts, destination, progress, privacy):
         print_result(result)
         if result.error and result.outcome is not Outcome.STOPPED:
-            events.notice(f"{source}: {result.error}", source)
+            events.notice(f"{result.label}: {result.error}", result.source)
         if result.outcome is not Outcome.BUSY:  # the other run records its own
             note_sync(destination, result)
         results.append(result)
     stopped = stop_requested()
     if stopped is not None:
-        events.notice(f"stopped by {stopped.name}: {stop_summary(sources, results, analytics)}")
+        summary = stop_summary([a.label for a in accounts], results, analytics)
+        events.notice(f"stopped by {stopped.name}: {summary}")
         return stopped, results
     if not privacy.keeps and any(r.completed_pending for r in results):
         # a load an interrupted run left (before a change of mode?) may have been in clear
-        failed = keep_private(destination, lambda wh: settle(wh, privacy))
+        with destination.upkeep():
+            failed = keep_private(destination, lambda wh: settle(wh, privacy))
         if failed is not None:
             return failed, results
     # the analytics (sync_status among them) are rebuilt whatever loaded, failures included;
     # not when another run holds the pipelines: that run rebuilds them
     if analytics and any(r.outcome is not Outcome.BUSY for r in results):
-        code = transform(destination)
+        with destination.rebuild_turn() as now:
+            code = transform(destination) if now else Exit.OK
+        if not now:
+            events.notice("analytics: left to the run queued to rebuild them next (it "
+                          "starts after these loads)")
         if code != Exit.OK:
             return code, results
     return exit_code(results), results
 
 
-def stop_summary(sources: list[str], results: list[SourceRun], analytics: bool) -> str:
+def run_accounts(accounts: list[Account], destination: Destination,
+                 progress: Progress | None, privacy: Privacy) -> Iterator[SourceRun]:
+    """Each account's run, as each ends: up to `accounts.workers` at once, none started
+    once a stop is asked for."""
+    def one(account: Account) -> SourceRun | None:
+        return None if stop_requested() else run_source(account, destination, progress,
+                                                        privacy)
+
+    workers = min(config.get_int("accounts.workers"), len(accounts)) or 1
+    with ThreadPoolExecutor(workers, thread_name_prefix="account") as pool:
+        for future in as_completed([pool.submit(one, a) for a in accounts]):
+            result = future.result()
+            if result is not None:
+                if progress is not None:
+                    progress.done()
+                yield result
+
+
+def stop_summary(labels: list[str], results: list[SourceRun], analytics: bool) -> str:
     """What a stopped run kept, in one line."""
     parts = []
     for r in results:
         if r.outcome is Outcome.STOPPED:
-            parts.append(f"{r.source} {r.error}")
+            parts.append(f"{r.label} {r.error}")
         else:
-            parts.append(f"{r.source} {'loaded' if r.loaded else 'failed'}")
-    done = {r.source for r in results}
-    skipped = [s for s in sources if s not in done]
+            parts.append(f"{r.label} {'loaded' if r.loaded else 'failed'}")
+    done = {r.label for r in results}
+    skipped = [s for s in labels if s not in done]
     if skipped:
         parts.append(f"{', '.join(skipped)} not started")
     if analytics:

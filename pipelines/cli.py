@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="incremental extract and load, then rebuild analytics")
     run.add_argument("--source", choices=[*registry.names(), "all"], default="all",
                      help="one source, or every configured one (default)")
+    run.add_argument("--account", action="append", metavar="NAME", default=[],
+                     help="only this account (repeatable; default every configured one)")
     run.add_argument("--no-transform", action="store_true", help="skip the analytics rebuild")
 
     sub.add_parser("transform", parents=[warehouse], help="rebuild the analytics tables only")
@@ -93,12 +95,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    selection = select_sources(args.source)
+    selection = select_sources(args.source, args.account)
     if selection.problem:
         print(f"flowsync: {selection.problem}", file=sys.stderr)
         return Exit.CONFIG
     code, _ = run_sources(selection.sources, kind(args), args.duckdb,
-                          analytics=not args.no_transform, progress=PROGRESS)
+                          analytics=not args.no_transform, progress=PROGRESS,
+                          accounts=args.account)
     return code
 
 

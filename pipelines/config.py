@@ -3,13 +3,12 @@ what to set when something is missing. dlt's providers resolve them (`.dlt/confi
 `.dlt/secrets.toml`, env vars such as `SOURCES__HILOS__API_TOKEN`).
 
 The general settings are listed here; each source declares its own (`sources.spec`), read
-here under `sources.<source>.` and handed to the source typed (`source_settings`).
+here under `sources.<source>.` and handed to each account typed (`accounts`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import dlt
@@ -17,7 +16,7 @@ import dlt
 from sources import checkpoint, registry
 from sources.errors import ConfigError
 from sources.privacy import Privacy
-from sources.spec import Setting, Source, as_list, iana_zone
+from sources.spec import Setting, as_list, iana_zone
 
 GENERAL = (
     # a long run commits what it fetched at least this often (seconds, requests)
@@ -29,6 +28,8 @@ GENERAL = (
     # by default beside the DuckDB file (<file>.state) or, for Postgres,
     # ./flowsync-postgres.state
     Setting("flowsync.state_dir"),
+    # accounts loaded at once by one command (each within its own API's limits)
+    Setting("accounts.workers", 4, whole=True, minimum=1),
     # seconds a run or transform waits for the warehouse (another run, a DuckDB reader)
     # before it gives up with exit 3
     Setting("lock.wait_seconds", 900, whole=True),
@@ -110,18 +111,6 @@ def privacy() -> Privacy:
     return Privacy.from_settings(get("privacy.contact_address"), get("privacy.hash_key"))
 
 
-def configured_sources() -> list[str]:
-    """The sources whose credentials are set, in run order."""
-    return [source.name for source in registry.SOURCES
-            if any(all(get(source.key(s)) for s in group) for group in source.credentials)]
-
-
-def source_settings(source: Source) -> dict[str, Any]:
-    """The source's settings, read once, typed and checked (ConfigError naming one)."""
-    return {s.name: s.value(source.key(s.name), get(source.key(s.name)))
-            for s in source.settings}
-
-
 def model_variables() -> dict[str, str | list[str]]:
     """What the analytics models read as `{{ name }}`: the time zone days are cut in, and
     the sources' list settings (Twilio's outcome events) where set (the models' own
@@ -157,13 +146,12 @@ def telemetry_off_unless_asked() -> None:
     os.environ[env] = "false"  # and so it stays, should dlt start its runtime again
 
 
-def check(sources: Sequence[str]) -> None:
-    """Every setting a command reads, read, typed and validated before it touches a file,
-    folder, connection or API: a ConfigError naming the first bad one (exit 2)."""
+def check() -> None:
+    """Every general setting a command reads, read, typed and validated before it touches
+    a file, folder, connection or API: a ConfigError naming the first bad one (exit 2).
+    (The sources' own settings: `accounts`.)"""
     for setting in GENERAL:
         setting.value(setting.name, get(setting.name))
     get_bool("privacy.rewrite")
     privacy()
     model_variables()
-    for name in sources:
-        source_settings(registry.get(name))

@@ -18,6 +18,9 @@ from the release before (tests/pipelines/test_upgrade.py). Steps so far:
    left as it is, no longer refreshed, and a notice names the view and the replacement.
 3. no key twice in a raw table: copies a repeated page loaded before pages were checked
    (a Twilio Steps page whose next link named itself) are removed, the newest kept.
+4. every raw row and sync note names its account (927d0ea and before had one account per
+   source): column `account` added, its rows account `default`, whose pipeline is the
+   one those releases ran, so nothing is fetched again.
 """
 
 from __future__ import annotations
@@ -101,10 +104,29 @@ def _no_key_twice(wh: Warehouse) -> list[str]:
     return notices
 
 
+def _accounts(wh: Warehouse) -> list[str]:
+    for dataset in DATASETS:
+        staging = [s for s in wh.schemas() if s == f"{dataset}_staging"
+                   or s.startswith(f"{dataset}_staging_")]
+        for schema in (dataset, *staging):
+            for table in wh.tables(schema):
+                if table.startswith("_dlt") or "account" in (wh.columns(schema, table) or ()):
+                    continue
+                wh.execute(f"alter table {schema}.{table} add column account text")
+                wh.execute(f"update {schema}.{table} set account = 'default'")
+    log = f"{INTERNAL_SCHEMA}.sync_log"
+    columns = wh.columns(INTERNAL_SCHEMA, "sync_log")
+    if columns is not None and "account" not in columns:
+        wh.execute(f"alter table {log} add column account text")
+        wh.execute(f"update {log} set account = 'default'")
+    return []
+
+
 STEPS: tuple[tuple[int, str, Callable[[Warehouse], list[str]]], ...] = (
     (1, "raw rows carry _dlt_load_id", _raw_load_ids),
     (2, "staging and intermediate models in analytics_internal", _internal_models_moved),
     (3, "no key twice in a raw table", _no_key_twice),
+    (4, "every row names its account", _accounts),
 )
 LATEST = STEPS[-1][0]
 

@@ -38,11 +38,15 @@ def _column(path: str) -> str:
     return path.replace(".", "__")
 
 
-def _raw_tables() -> Iterator[tuple[str, RawTable]]:
-    """(dataset, table) of every raw table of every source, and dlt's staging copies."""
+def _raw_tables(wh: Warehouse) -> Iterator[tuple[str, RawTable]]:
+    """(dataset, table) of every raw table of every source, and dlt's staging copies (one
+    staging schema per account: `<dataset>_staging`, `<dataset>_staging_<account>`)."""
+    schemas = wh.schemas()
     for source in registry.SOURCES:
+        staging = f"{source.dataset}_staging"
         for table in source.tables:
-            for dataset in (source.dataset, f"{source.dataset}_staging"):
+            for dataset in (source.dataset, *(s for s in schemas if s == staging
+                                               or s.startswith(staging + "_"))):
                 yield dataset, table
 
 
@@ -62,7 +66,7 @@ def recorded(wh: Warehouse) -> tuple[Mode, str, bool] | None:
         row = wh.rows(f"select mode, key_id, checked from {MARKER}")
         if row:
             return Mode(row[0][0]), row[0][1] or "", bool(row[0][2])
-    if any(wh.columns(dataset, t.name) for dataset, t in _raw_tables()):
+    if any(wh.columns(dataset, t.name) for dataset, t in _raw_tables(wh)):
         return Mode.KEEP, "", True
     return None
 
@@ -111,7 +115,7 @@ def enforce(wh: Warehouse, privacy: Privacy) -> dict[str, int]:
             if n:
                 changed[f"{table}.{column}"] = n
     # child tables (lists in a record, e.g. a Hilos execution's contact filters): emptied
-    for dataset, t in _raw_tables():
+    for dataset, t in _raw_tables(wh):
         for child in (f"{t.name}__{_column(p)}" for p in t.personal.personal):
             n = int(wh.scalar(f"select count(*) from {dataset}.{child}")
                     if wh.columns(dataset, child) is not None else 0)
@@ -155,7 +159,7 @@ def _tables(wh: Warehouse) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]
     """(table, address columns, personal columns) present in this warehouse: the raw
     tables and dlt's staging copies, and every analytics table with `contact_address`."""
     out = []
-    for dataset, t in _raw_tables():
+    for dataset, t in _raw_tables(wh):
         present = wh.columns(dataset, t.name)
         if present is None:
             continue

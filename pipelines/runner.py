@@ -1,11 +1,12 @@
-"""One source through one dlt pipeline: lock, open, complete pending loads, run.
+"""One account of a source through its own dlt pipeline: lock, open, complete pending
+loads, run.
 
-One pipeline per source (`flowsync_hilos`, `flowsync_twilio_studio`), datasets `hilos`
-and `twilio_studio`, in `<state dir>/pipelines` (the deployment's own folder, see
-`destinations.state_dir`). A run first completes whatever an interrupted run left pending,
-then extracts, normalizes and loads new data, and deletes each package once loaded. A lock
-per pipeline keeps two runs apart (the warehouse's lock, taken by the caller, keeps two
-runs on one warehouse apart).
+One pipeline per source and account (`accounts.Account.pipeline_name`: `flowsync_hilos`,
+`flowsync_twilio_studio__acme`) into the source's dataset (`hilos`, `twilio_studio`), in
+`<state dir>/pipelines` (the deployment's own folder, see `warehouse.state_dir`); every row
+it loads carries the account's name (`account`). A run first completes whatever an
+interrupted run left pending, then extracts, normalizes and loads new data, and deletes
+each package once loaded. A lock per pipeline keeps two runs of one account apart.
 
 A run ends in a `SourceRun` whose `outcome` is read off the error that ended it (every
 error flowsync raises carries its outcome, `sources.errors`); anything else that fails
@@ -34,6 +35,7 @@ from sources.privacy import Privacy
 from sources.spec import Source
 
 from . import config
+from .accounts import Account
 from .lock import pipeline_lock
 from .privacy import mark_unchecked
 from .progress import OnProgress, RowCounter, ticker
@@ -51,9 +53,9 @@ log = logging.getLogger("flowsync")
 
 @dataclass
 class SourceRun:
-    """What one source's run did."""
+    """What one account's run did."""
 
-    source: str
+    account: Account
     outcome: Outcome = Outcome.FAILED
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # its load completed, whatever else failed (a flow or some steps may be pending)
@@ -71,16 +73,27 @@ class SourceRun:
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
 
+    @property
+    def source(self) -> str:
+        return self.account.source
+
+    @property
+    def label(self) -> str:
+        return self.account.label
+
 
 def make_checkpoint() -> Checkpoint:
     return Checkpoint(float(config.get_int("checkpoint.seconds")),
                       config.get_int("checkpoint.requests"))
 
 
-def run_source(source: str, destination: Destination, on_progress: OnProgress | None = None,
+def run_source(account: Account, destination: Destination,
+               on_progress: OnProgress | None = None,
                privacy: Privacy | None = None) -> SourceRun:
-    """Runs one source into the destination. Never raises for the source's own failures."""
-    result = SourceRun(source)
+    """Runs one account of a source into the destination. Never raises for its own
+    failures."""
+    result = SourceRun(account)
+    source, label = account.source, account.label
     # dlt's intermediate files live for minutes and are deleted after loading: compressing
     # them cost 1.5 of 11.5 s on a 100k-row load (README); a user's setting still wins
     os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
@@ -94,29 +107,22 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
     pipeline: dlt.Pipeline | None = None
     counter = RowCounter()
     try:
-        with pipeline_lock(destination.state_dir / "locks", f"flowsync_{source}",
-                           float(config.get_int("lock.wait_seconds"))):
+        with pipeline_lock(destination.state_dir / "locks", account.pipeline_name,
+                           float(config.get_int("lock.wait_seconds"))), \
+                destination.account_lock(account.pipeline_name):
             check_dlt()
-            pipeline = open_pipeline(source, destination, counter)
-            if pipeline.has_pending_data:
-                log.warning("%s: completing the load an interrupted run left pending", source)
-                drop_extracted_copies_of_normalized(pipeline)
-                pipeline.normalize()
-                redo_interrupted_jobs(pipeline)
-                if privacy is not None and not privacy.keeps:
-                    with destination.warehouse() as wh:
-                        mark_unchecked(wh)
-                record_load(pipeline, pipeline.load().loads_ids)
-                delete_loaded_packages(pipeline)
-                result.completed_pending = True
+            with destination.gate():
+                pipeline = open_pipeline(account, destination, counter)
+                result.completed_pending = _complete_pending(pipeline, destination, label,
+                                                             privacy)
             spec = registry.get(source)
-            settings = config.source_settings(spec)
             checkpoint = make_checkpoint()
-            http = spec.connect(settings)
-            with ticker(source, http, counter, t0, on_progress):
+            http = spec.connect(account.settings)
+            with ticker(label, http, counter, t0, on_progress):
                 _load_in_checkpoints(pipeline, spec, http, checkpoint, destination, result,
-                                     lambda: spec.build(settings, http, checkpoint,
-                                                        privacy or Privacy()))
+                                     lambda: with_account(spec.build(
+                                         account.settings, http, checkpoint,
+                                         privacy or Privacy()), account.name))
             failures = _recorded_failures(pipeline, source)
             if failures:
                 result.error = "; ".join(failures)
@@ -142,6 +148,42 @@ def run_source(source: str, destination: Destination, on_progress: OnProgress | 
     return result
 
 
+def _complete_pending(pipeline: dlt.Pipeline, destination: Destination, label: str,
+                      privacy: Privacy | None) -> bool:
+    """Completes the load an interrupted run left pending, if any."""
+    if not pipeline.has_pending_data:
+        return False
+    log.warning("%s: completing the load an interrupted run left pending", label)
+    drop_extracted_copies_of_normalized(pipeline)
+    pipeline.normalize()
+    redo_interrupted_jobs(pipeline)
+    if privacy is not None and not privacy.keeps:
+        with destination.warehouse() as wh:
+            mark_unchecked(wh)
+    record_load(pipeline, destination.load(pipeline))
+    delete_loaded_packages(pipeline)
+    return True
+
+
+def with_account(source: Any, name: str) -> Any:
+    """The dlt source with every row it yields (dicts and Arrow tables) marked with the
+    account's name, in column `account`."""
+    import pyarrow as pa
+
+    def mark(item: Any) -> Any:
+        if isinstance(item, dict):
+            item["account"] = name
+        elif isinstance(item, pa.Table | pa.RecordBatch):
+            column = pa.array([name] * item.num_rows, pa.string())
+            item = (item.set_column(item.schema.get_field_index("account"), "account", column)
+                    if "account" in item.schema.names else item.append_column("account", column))
+        return item
+
+    for resource in source.resources.values():
+        resource.add_map(mark)
+    return source
+
+
 def _load_in_checkpoints(pipeline: dlt.Pipeline, spec: Source, http: HttpClient,
                          checkpoint: Checkpoint, destination: Destination, result: SourceRun,
                          build: Callable[[], Any]) -> None:
@@ -149,9 +191,9 @@ def _load_in_checkpoints(pipeline: dlt.Pipeline, spec: Source, http: HttpClient,
     cursors are committed together each time, so a kill loses one checkpoint at most."""
     while True:
         checkpoint.start(http)
-        info = pipeline.run(build(), loader_file_format=destination.loader_file_format)
-        info.raise_on_failed_jobs()
-        record_load(pipeline, info.loads_ids)
+        pipeline.extract(build(), loader_file_format=destination.loader_file_format)
+        pipeline.normalize()
+        record_load(pipeline, destination.load(pipeline))
         delete_loaded_packages(pipeline)
         result.loaded = True
         result.checkpoints += 1

@@ -66,7 +66,8 @@ def note_sync(destination: Destination, result: SourceRun) -> None:
     error = (result.error or "").strip().splitlines()[0][:500] if result.error else None
     try:
         with destination.warehouse() as wh:
-            record_sync(wh, result.source, result.started_at, outcome, error, result.loaded)
+            record_sync(wh, result.source, result.account.name, result.started_at, outcome,
+                        error, result.loaded)
     except Exception as exc:
-        events.notice(f"{result.source}: could not record the run in sync_status: "
+        events.notice(f"{result.label}: could not record the run in sync_status: "
                       f"{type(exc).__name__}")

@@ -19,24 +19,33 @@ import dlt
 
 from sources import registry
 
+from .accounts import DEFAULT, Account
 from .progress import RowCounter
 from .warehouse import Destination
 
 log = logging.getLogger("flowsync")
 
 
-def open_pipeline(source: str, destination: Destination,
+def staging_layout(account: str) -> str:
+    """dlt's staging schema for the account's merges: one per account, so that accounts
+    load side by side (`<dataset>_staging_<account>`; `<dataset>_staging`, as before
+    accounts, for `default`)."""
+    return "%s_staging" + ("" if account == DEFAULT else f"_{account}")
+
+
+def open_pipeline(account: Account, destination: Destination,
                   progress: RowCounter | None = None) -> dlt.Pipeline:
-    """The source's pipeline. Its local state is reset, so that dlt restores the
-    warehouse's own, when it last loaded elsewhere or when the warehouse lacks what it
-    says was loaded (`_behind`)."""
-    name = f"flowsync_{source}"
+    """The account's pipeline, its state in step with the warehouse. Its local state is
+    reset, so that dlt restores the warehouse's own, when it last loaded elsewhere or when
+    the warehouse lacks what it says was loaded (`_behind`)."""
+    name = account.pipeline_name
     folder = str(destination.state_dir / "pipelines")
 
     def make() -> dlt.Pipeline:
-        return dlt.pipeline(pipeline_name=name, destination=destination.factory,
-                            dataset_name=registry.get(source).dataset, progress=progress,
-                            pipelines_dir=folder)
+        return dlt.pipeline(pipeline_name=name,
+                            destination=destination.dlt_destination(staging_layout(account.name)),
+                            dataset_name=registry.get(account.source).dataset,
+                            progress=progress, pipelines_dir=folder)
 
     pipeline = make()
     marker = Path(pipeline.working_dir) / "flowsync_destination.json"
@@ -58,6 +67,7 @@ def open_pipeline(source: str, destination: Destination,
     marker.write_text(json.dumps({"destination": digest,
                                   "load_id": recorded.get("load_id") if recorded.get(
                                       "destination") == digest else None}))
+    pipeline.sync_destination()  # as dlt's `run` would first: state the warehouse holds
     return pipeline
 
 

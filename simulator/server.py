@@ -2,13 +2,19 @@
 
 Admin endpoints (no auth; the server binds to loopback):
 - `GET /_sim/info`: clock, credentials and base URLs to point a pipeline at;
-- `POST /_sim/advance` `{"seconds": N, "new_twilio": n, "new_hilos": n, "finish_fraction": f}`;
+- `POST /_sim/advance` `{"seconds": N, "new_twilio": n, "new_hilos": n, "finish_fraction": f}`
+  (every account's world: they share one clock);
 - `GET|POST /_sim/faults` `{"rates": {...}, "queue": [...], "retry_after": s,
   "slow_seconds": s, "latency_ms": ms}`; `POST /_sim/faults/clear`;
 - `GET /_sim/stats`, `POST /_sim/stats/reset`: requests per operation and status;
 - `POST /_sim/twilio/flows/{sid}/delete`: delete a flow, as a user would;
 - `GET /_sim/minimum?since=<ISO 8601>`: the fewest requests a perfect sync would need
   for what changed since then (all of it without `since`); see `simulator.minimum`.
+
+Several accounts (`accounts=`): one server for them all, as Twilio's and Hilos' are, each
+account a world of its own (its own seed, flows and runs) behind credentials of its own;
+a request is answered from the world its credentials open. The first account is
+`default`; the admin endpoints but `advance` speak of it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +34,7 @@ from . import hilos_api, twilio_api
 from .faults import FaultInjector
 from .http import Request, Response
 from .minimum import minimum_requests
-from .world import SimConfig, World, twilio_time
+from .world import SimConfig, World, account_config, twilio_time
 
 log = logging.getLogger("flowsync.simulator")
 
@@ -40,11 +47,17 @@ class Simulator:
     """
 
     def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, accounts: Sequence[str] = ()) -> None:
         self.world = World(config)
+        # account name -> (world, its Twilio API, its Hilos API); `default` first
+        self.accounts = {"default": (self.world, twilio_api.TwilioApi(self.world),
+                                     hilos_api.HilosApi(self.world))}
+        for n, name in enumerate(accounts, start=1):
+            world = World(account_config(self.world.config, name, n))
+            self.accounts[name] = (world, twilio_api.TwilioApi(world), hilos_api.HilosApi(world))
         self.faults = FaultInjector(self.world.config.seed)
-        self.twilio = twilio_api.TwilioApi(self.world)
-        self.hilos = hilos_api.HilosApi(self.world)
+        self.twilio = self.accounts["default"][1]
+        self.hilos = self.accounts["default"][2]
         self._stats_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
@@ -89,7 +102,12 @@ class Simulator:
     # -- what tests and the admin api use ---------------------------------------------------
 
     def advance(self, seconds: int, **kwargs) -> dict:
-        return self.world.advance(seconds, **kwargs)
+        """Every account's world moves on (one clock); what the default's did."""
+        done = [world.advance(seconds, **kwargs) for world, _, _ in self.accounts.values()]
+        return done[0]
+
+    def account_world(self, name: str) -> World:
+        return self.accounts[name][0]
 
     def stats(self) -> dict:
         with self._stats_lock:
@@ -135,8 +153,19 @@ class Simulator:
     def pipeline_env(self) -> dict[str, str]:
         """The environment variables that point both of flowsync's sources at this
         simulator, with its own credentials (and 8 Twilio requests in flight: plenty on
-        loopback, where the simulator shares the machine's cores)."""
+        loopback, where the simulator shares the machine's cores); with several accounts,
+        as `accounts` tables (JSON), every account by its name."""
         cfg = self.world.config
+        if len(self.accounts) > 1:
+            hilos, twilio = {}, {}
+            for name, (world, _, _) in self.accounts.items():
+                c = world.config
+                hilos[name] = {"api_token": c.hilos_api_token, "base_url": self.base_url}
+                twilio[name] = {"account_sid": c.twilio_account_sid,
+                                "auth_token": c.twilio_auth_token, "base_url": self.base_url,
+                                "max_workers": 8}
+            return {"SOURCES__HILOS__ACCOUNTS": json.dumps(hilos),
+                    "SOURCES__TWILIO_STUDIO__ACCOUNTS": json.dumps(twilio)}
         return {"SOURCES__HILOS__BASE_URL": self.base_url,
                 "SOURCES__HILOS__API_TOKEN": cfg.hilos_api_token,
                 "SOURCES__TWILIO_STUDIO__BASE_URL": self.base_url,
@@ -252,7 +281,13 @@ class Simulator:
                 {"Content-Type": "text/html"})
         if fault == "wrong_shape":
             return op, fault, Response(200, {"status": "maintenance", "message": "back soon"})
-        auth = (twilio_api if api == "twilio" else hilos_api).authenticate(self.world, req)
+        module = twilio_api if api == "twilio" else hilos_api
+        auth = None
+        for world, *apis in self.accounts.values():  # the world these credentials open
+            auth = module.authenticate(world, req)
+            if auth is None:
+                handler = apis[0] if api == "twilio" else apis[1]
+                break
         if auth is not None:
             return op, fault, auth
         if fault == "self_link" and api == "hilos":

@@ -14,7 +14,7 @@ import functools
 import random
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 DAY = 86_400
@@ -154,6 +154,15 @@ class SimConfig:
             self.start = now.replace(second=0, microsecond=0)
         elif self.start.tzinfo is None:
             self.start = self.start.replace(tzinfo=UTC)
+
+
+def account_config(base: SimConfig, name: str, n: int) -> SimConfig:
+    """Another account's world beside `base`'s: its own seed (other flows and runs), its
+    own credentials, the same clock and shape."""
+    return replace(base, seed=base.seed * 1_000 + n, twilio_account_sid="",
+                   twilio_api_key_sid="", twilio_auth_token=f"{base.twilio_auth_token}-{name}",
+                   twilio_api_key_secret=f"{base.twilio_api_key_secret}-{name}",
+                   hilos_api_token=f"{base.hilos_api_token}-{name}")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -107,14 +107,16 @@ def twilio_outcome(event: str) -> str:
 
 def expected_completion_rate(sim: Simulator, since: int) -> list[tuple]:
     """Per provider, flow and UTC day, the columns `COMPLETION_RATE` reads."""
-    return [(*r[:7], r[8], r[9]) for r in expected_days(sim, since)]
+    return [(r[0], *r[2:8], r[9], r[10]) for r in expected_days(sim, since)]
 
 
-def expected_days(sim: Simulator, since: int, zone: str = "UTC") -> list[tuple]:
+def expected_days(sim: Simulator, since: int, zone: str = "UTC",
+                  account: str = "default") -> list[tuple]:
     """Every column of completion_rate, per provider, flow and day of `zone`, from the
-    world; Twilio executions created since `since` (the first sync's retention floor: the
-    warehouse keeps what the API later drops)."""
-    world, tz = sim.world, ZoneInfo(zone)
+    world of `account` (the simulator's first by default); Twilio executions created since
+    `since` (the first sync's retention floor: the warehouse keeps what the API later
+    drops)."""
+    world, tz = sim.account_world(account), ZoneInfo(zone)
     groups: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "fin": 0, "done": 0, "secs": []})
     for run in world.hilos_runs:
         if run.is_test:
@@ -140,7 +142,7 @@ def expected_days(sim: Simulator, since: int, zone: str = "UTC") -> list[tuple]:
                     g["done"] += 1
                     g["secs"].append(ex.duration)
     return sorted(
-        (p, f, d, name, g["n"], g["fin"], g["done"], g["n"] - g["fin"],
+        (p, account, f, d, name, g["n"], g["fin"], g["done"], g["n"] - g["fin"],
          g["done"] / g["fin"] if g["fin"] else None,
          sum(g["secs"]) / len(g["secs"]) if g["secs"] else None,
          float(median(g["secs"])) if g["secs"] else None)

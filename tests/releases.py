@@ -21,7 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RELEASES = {
     "7f7a917": "the first release (stg_* models in analytics, raw rows without _dlt_load_id)",
     "58d9768": "the release before layout versioning (analytics_internal, _dlt_load_id)",
+    "927d0ea": "the last single-account release (layout 3, no account column)",
 }
+# the releases whose stored pages were not yet checked for repeats (layout step 3)
+UNCHECKED_PAGES = ("7f7a917", "58d9768")
 
 
 def unpack(commit: str, into: Path) -> Path:

@@ -141,14 +141,15 @@ def _source_relation(wh: Warehouse, schema: str, table: str,
 SYNC_LOG = f"{INTERNAL_SCHEMA}.sync_log"
 
 
-def record_sync(wh: Warehouse, source: str, started_at: datetime, outcome: str,
+def record_sync(wh: Warehouse, source: str, account: str, started_at: datetime, outcome: str,
                 error: str | None, loaded: bool) -> None:
-    """Notes one source's run in `analytics_internal.sync_log`, which `sync_status` reads."""
+    """Notes one account's run in `analytics_internal.sync_log`, which `sync_status` reads."""
     wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
     wh.execute(f"create table if not exists {SYNC_LOG} (source text, started_at timestamptz, "
-               "outcome text, error text, loaded boolean)")
-    wh.execute(f"insert into {SYNC_LOG} values (%s, %s, %s, %s, %s)",
-               (source, started_at, outcome, error, loaded))
+               "outcome text, error text, loaded boolean, account text)")
+    wh.execute(f"insert into {SYNC_LOG} (source, account, started_at, outcome, error, loaded) "
+               "values (%s, %s, %s, %s, %s, %s)",
+               (source, account, started_at, outcome, error, loaded))
 
 
 def schema_of(model: Model) -> str:

@@ -64,6 +64,11 @@ class Warehouse(ABC):
             "where table_schema = %s and table_name = %s order by ordinal_position",
             (schema, table))]
 
+    def schemas(self) -> list[str]:
+        """The schemas of this database, by name."""
+        return [r[0] for r in self.rows(
+            "select distinct schema_name from information_schema.schemata order by 1")]
+
     def tables(self, schema: str) -> list[str]:
         """The base tables of a schema (no views), by name."""
         return [r[0] for r in self.rows(

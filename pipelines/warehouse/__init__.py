@@ -39,10 +39,38 @@ class Destination(ABC):
         """What names this warehouse in a working folder (`working`): no secret."""
         return self.label
 
-    @property
     @abstractmethod
-    def factory(self) -> Any:
-        """The dlt destination."""
+    def dlt_destination(self, staging: str) -> Any:
+        """The dlt destination, its staging tables in schema `staging`."""
+
+    def gate(self) -> Any:
+        """A context manager: what one account's pipeline does to the warehouse (open it,
+        load) kept from another account's of this command where the warehouse needs that
+        (DuckDB: one connection, one writer)."""
+        return _nothing()
+
+    def account_lock(self, name: str) -> Any:
+        """A context manager: the account's pipeline `name` held against runs of it on other
+        hosts (a working folder's own lock keeps this host's apart); the held warehouse
+        suffices where one command holds it all (DuckDB)."""
+        return _nothing()
+
+    def upkeep(self) -> Any:
+        """A context manager: this command alone upgrading the layout or rewriting rows
+        for privacy (where commands share the warehouse)."""
+        return _nothing()
+
+    def rebuild_turn(self) -> Any:
+        """A context manager yielding whether to rebuild the analytics now: False when
+        another run is queued to rebuild after this one's loads anyway."""
+        return _yes()
+
+    def load(self, pipeline: Any) -> list[str]:
+        """dlt's load step for the pipeline's normalized packages; their load ids."""
+        with self.gate():
+            info = pipeline.load()
+        info.raise_on_failed_jobs()
+        return list(info.loads_ids)
 
     @abstractmethod
     def warehouse(self) -> Warehouse:
@@ -73,6 +101,11 @@ class Destination(ABC):
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+@contextmanager
+def _yes() -> Iterator[bool]:
+    yield True
 
 
 def state_dir(default: Path) -> Path:

@@ -9,6 +9,7 @@ dlt's loads (through parquet files) and the transforms (its cursors).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from .. import config
 from ..lock import process_name, wait_turn
 from . import Destination, state_dir
 
+_ONE_WRITER = threading.RLock()
 _WORD = r"(?<!\w){name}(?!\w)"  # a name as a whole word (a schema may stand before it)
 HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
 
@@ -84,12 +86,14 @@ class DuckDB(Destination):
     def fingerprint(self) -> str:
         return f"duckdb:{self.path}"
 
-    @property
-    def factory(self) -> Any:
-        if self.connection is not None:
-            return dlt.destinations.duckdb(DuckDbCredentials(self.connection))
-        return dlt.destinations.duckdb(DuckDbCredentials(str(self.path),
-                                                         global_config=dict(self.options)))
+    def dlt_destination(self, staging: str) -> Any:
+        credentials = (DuckDbCredentials(self.connection) if self.connection is not None else
+                       DuckDbCredentials(str(self.path), global_config=dict(self.options)))
+        return dlt.destinations.duckdb(credentials, staging_dataset_name_layout=staging)
+
+    def gate(self) -> Any:
+        """One account's pipeline at a time on the command's one connection."""
+        return _ONE_WRITER
 
     def warehouse(self) -> Warehouse:
         """On the held file, a cursor of the command's connection."""

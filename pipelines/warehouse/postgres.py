@@ -28,12 +28,11 @@ from sources.errors import ConfigError, first_line, keep_secret
 from transforms.warehouse import Params, Warehouse
 
 from .. import config
-from ..lock import command_name, wait_turn
-from . import Destination, state_dir
+from . import Destination, pglocks, state_dir
 from .watchdog import watched
 
-# pg_try_advisory_lock(int4, int4): 'flow', 'sync'
-ADVISORY_KEYS = (0x666C6F77, 0x73796E63)
+ADVISORY_KEYS = pglocks.COMMAND
+SCHEMA_KEY = 0x666C6F78  # pg_advisory_xact_lock(int4, int4): (this, hashtext(dataset))
 # on every Postgres connection flowsync or dlt opens (a DSN's own values win): a connect
 # that gets no answer, a peer that vanished (a half-open connection after a failover) and
 # data the network never acknowledges end the connection instead of waiting forever
@@ -90,9 +89,18 @@ class Postgres(Destination):
 
         return make_dsn(**self.parts)
 
-    @property
-    def factory(self) -> Any:
-        return dlt.destinations.postgres(libpq_credentials(self.parts))
+    def dlt_destination(self, staging: str) -> Any:
+        return dlt.destinations.postgres(libpq_credentials(self.parts),
+                                         staging_dataset_name_layout=staging)
+
+    def load(self, pipeline: Any) -> list[str]:
+        """Accounts load side by side (each into staging tables of its own); the tables and
+        columns a load adds are added by one at a time (`schema_lock`)."""
+        with schema_lock(self.dsn, pipeline.dataset_name), \
+                pipeline.destination_client() as client:
+            client.initialize_storage()
+            client.update_stored_schema()
+        return super().load(pipeline)
 
     def warehouse(self) -> Warehouse:
         import psycopg2
@@ -106,6 +114,21 @@ class Postgres(Destination):
 
     def _watched(self, hang_timeout: float) -> Any:
         return watched(self.dsn, self.label, hang_timeout)
+
+    def account_lock(self, name: str) -> Any:
+        return pglocks.advisory(self.dsn, (pglocks.ACCOUNT, name), f"the run of {name} "
+                                "on another host or process", _wait())
+
+    def upkeep(self) -> Any:
+        return pglocks.advisory(self.dsn, pglocks.UPKEEP, "another run's upgrade, privacy "
+                                "pass or analytics rebuild", _wait())
+
+    def rebuild_turn(self) -> Any:
+        return pglocks.rebuild_turn(self.dsn, _wait())
+
+
+def _wait() -> float:
+    return float(config.get_int("lock.wait_seconds"))
 
 
 def postgres_destination() -> Postgres:
@@ -193,36 +216,24 @@ def _bound_statements(seconds: int) -> None:
 
 
 @contextmanager
-def hold(dsn: str, limit: float) -> Iterator[None]:
-    """The database's flowsync advisory lock, on a session of its own for the command."""
+def schema_lock(dsn: str, dataset: str) -> Iterator[None]:
+    """The dataset's schema-change lock (a transaction advisory lock), for as long as it
+    takes to bring the dataset's tables up to a pipeline's schema."""
     import psycopg2
 
+    conn = psycopg2.connect(dsn)
     try:
-        conn = psycopg2.connect(dsn, application_name=f"flowsync {command_name()}"[:63])
-    except psycopg2.Error as exc:  # the driver's message names host and port, no password
-        raise ConfigError(f"Postgres is unreachable: {first_line(exc)}") from None
-    conn.autocommit = True
-    try:
-        cur = conn.cursor()
-
-        def try_take() -> str | None:
-            cur.execute("select pg_try_advisory_lock(%s, %s)", ADVISORY_KEYS)
-            if cur.fetchone()[0]:
-                return None
-            cur.execute(
-                "select a.pid, a.application_name, host(a.client_addr), "
-                "  extract(epoch from now() - a.backend_start)::int"
-                " from pg_locks l join pg_stat_activity a on a.pid = l.pid"
-                " where l.locktype = 'advisory' and l.classid = %s and l.objid = %s"
-                "   and l.objsubid = 2 and l.granted", ADVISORY_KEYS)
-            row = cur.fetchone()
-            if row is None:  # let go between the two queries: try again next second
-                return "another session"
-            pid, app, addr, age = row
-            return (f"{app or 'a session'} (server pid {pid}"
-                    f"{f', from {addr}' if addr else ''}, connected {age} s ago)")
-
-        wait_turn(try_take, "the Postgres database (flowsync's advisory lock)", limit)
-        yield
+        with conn, conn.cursor() as cur:
+            cur.execute("select pg_advisory_xact_lock(%s, hashtext(%s))",
+                        (SCHEMA_KEY, dataset))
+            yield
     finally:
-        conn.close()  # the session ends: the server releases the lock
+        conn.close()
+
+
+@contextmanager
+def hold(dsn: str, limit: float) -> Iterator[None]:
+    """The database's flowsync command lock, shared: runs of other accounts go on."""
+    with pglocks.advisory(dsn, pglocks.COMMAND, "the Postgres database (flowsync's "
+                          "advisory lock)", limit, shared=True):
+        yield

@@ -18,15 +18,23 @@ create schema if not exists hilos;
 create schema if not exists twilio_studio;
 create table hilos.flow_execution_contacts (
     id text, status text, created_on timestamptz, is_test boolean, flow text,
-    flow_name text, flow_version text, contact__phone text);
-create table twilio_studio.flows (sid text, friendly_name text, definition json);
+    flow_name text, flow_version text, contact__phone text, account text);
+create table twilio_studio.flows (sid text, friendly_name text, definition json, account text);
 create table twilio_studio.executions (
     sid text, flow_sid text, status text, date_created timestamptz,
-    contact_channel_address text);
+    contact_channel_address text, account text);
 create table twilio_studio.execution_steps (
     sid text, execution_sid text, flow_sid text, name text, transitioned_from text,
-    transitioned_to text, date_created timestamptz);
+    transitioned_to text, date_created timestamptz, account text);
 """
+
+# two accounts per provider: flows hB and FW2 are account acme's, the others default's
+ACCOUNT = {"hA": "default", "hB": "acme", "FW1": "default", "FW2": "acme"}
+
+
+def with_account(rows: list[tuple], flow_at: int = 1, at: int = 1) -> list[tuple]:
+    """Expected rows with the account of the flow at `flow_at` inserted at `at`."""
+    return [(*row[:at], ACCOUNT[row[flow_at]], *row[at:]) for row in rows]
 
 # flow hA: every Hilos status, a test run, runs either side of UTC midnight;
 # flow hB: nothing finished
@@ -98,15 +106,16 @@ def load_fixtures(wh: Warehouse, hilos: bool = True, twilio: bool = True) -> Non
 
     if hilos:
         insert("hilos.flow_execution_contacts",
-               [(i, s, t, test, f, HILOS_NAMES[f], f"{f}-v1", f"+52{n}")
+               [(i, s, t, test, f, HILOS_NAMES[f], f"{f}-v1", f"+52{n}", ACCOUNT[f])
                 for n, (i, s, t, test, f) in enumerate(HILOS)])
     if twilio:
-        insert("twilio_studio.flows", TWILIO_FLOWS)
-        insert("twilio_studio.executions", [(s, f, st, t, f"+1{n}")
+        insert("twilio_studio.flows", [(*f, ACCOUNT[f[0]]) for f in TWILIO_FLOWS])
+        insert("twilio_studio.executions", [(s, f, st, t, f"+1{n}", ACCOUNT[f])
                                             for n, (s, f, st, t) in enumerate(EXECUTIONS)])
         flow_of = {s: f for s, f, _, _ in EXECUTIONS}
         insert("twilio_studio.execution_steps",
-               [(sid, e, flow_of[e], ev, frm, to, at) for sid, e, ev, frm, to, at in STEPS])
+               [(sid, e, flow_of[e], ev, frm, to, at, ACCOUNT[flow_of[e]])
+                for sid, e, ev, frm, to, at in STEPS])
 
 
 @pytest.fixture
@@ -165,11 +174,11 @@ RUNS = [
 ]
 
 # started_day: the date of started_at in analytics.timezone (UTC by default)
-EXPECTED_FLOW_RUNS = [(*r[:11], r[9].date(), r[11]) for r in RUNS]
+EXPECTED_FLOW_RUNS = with_account([(*r[:11], r[9].date(), r[11]) for r in RUNS], flow_at=2)
 
 EXPECTED = {
     "flow_runs": EXPECTED_FLOW_RUNS,
-    "completion_rate": [
+    "completion_rate": with_account([
         # (..., runs_total, runs_finished, runs_completed, runs_open, completion_rate,
         #  avg_completion_seconds, median_completion_seconds)
         # h1 pending, h2 running, h3 completed, h5, h6, h7 on 11-01; h8 is a test run
@@ -181,8 +190,8 @@ EXPECTED = {
         # t6 completed 300 s, t7 failed (started before midnight)
         ("twilio_studio", "FW2", date(2026, 11, 1), "Survey", 2, 2, 1, 0, 0.5, 300.0, 300.0),
         ("twilio_studio", "FW2", date(2026, 11, 2), "Survey", 1, 1, 0, 0, 0.0, None, None),
-    ],
-    "status_funnel": [
+    ]),
+    "status_funnel": with_account([
         ("hilos", "hA", "Welcome", 1, "entered", 7, 1.0, 1.0),
         ("hilos", "hA", "Welcome", 2, "started", 6, 6 / 7, 6 / 7),
         ("hilos", "hA", "Welcome", 3, "completed", 2, 2 / 7, 2 / 6),
@@ -195,8 +204,8 @@ EXPECTED = {
         ("twilio_studio", "FW2", "Survey", 1, "entered", 3, 1.0, 1.0),
         ("twilio_studio", "FW2", "Survey", 2, "started", 3, 1.0, 1.0),
         ("twilio_studio", "FW2", "Survey", 3, "completed", 1, 1 / 3, 1 / 3),
-    ],
-    "status_counts": [
+    ]),
+    "status_counts": with_account([
         ("hilos", "hA", "canceled", "Welcome", 1, 1 / 7),
         ("hilos", "hA", "completed", "Welcome", 2, 2 / 7),
         ("hilos", "hA", "expired", "Welcome", 1, 1 / 7),
@@ -210,8 +219,8 @@ EXPECTED = {
         ("twilio_studio", "FW1", "running", "Support", 1, 0.2),
         ("twilio_studio", "FW2", "completed", "Survey", 1, 1 / 3),
         ("twilio_studio", "FW2", "failed", "Survey", 2, 2 / 3),
-    ],
-    "step_funnel": [
+    ]),
+    "step_funnel": with_account([
         # (flow, widget, name, reached, ended here: all, completed, failed, expired, pct,
         #  widget_type, widget_depth)
         # FW1 ended: t1, t2, t3, t4 (4, one without steps); t5 is active, not counted;
@@ -223,7 +232,7 @@ EXPECTED = {
         ("FW2", "agent", "Survey", 1, 0, 0, 0, 0, 1 / 3, "connect-call-to", 2),
         ("FW2", "billing", "Survey", 1, 0, 0, 0, 0, 1 / 3, "split-based-on", 2),
         ("FW2", "menu", "Survey", 3, 3, 1, 2, 0, 1.0, "gather-input-on-call", 1),
-    ],
+    ], flow_at=0, at=0),
 }
 
 
@@ -276,16 +285,17 @@ def test_a_failed_check_names_itself_and_keeps_the_old_table(duck: Warehouse) ->
     build(duck)
     before = table(duck, "completion_rate", "provider, flow_id, day")
     broken = Model("completion_rate", "marts",
-                   "select 'hilos' as provider, 'x' as flow_id, date '2026-11-01' as day, "
+                   "select 'hilos' as provider, 'default' as account, 'x' as flow_id, "
+                   "date '2026-11-01' as day, "
                    "'X' as flow_name, 1 as runs_total, 1 as runs_finished, 2 as runs_completed, "
                    "2.0 as completion_rate, null as avg_completion_seconds")
     with pytest.raises(CheckFailedError) as err:
         build(duck, models=[broken])
     assert str(err.value) == (
         "data check failed: completion_rate: runs_completed <= runs_finished <= runs_total "
-        "(1 rows break it, e.g. ('hilos', 'x', datetime.date(2026, 11, 1))); completion_rate: "
-        "completion_rate in [0, 1] (1 rows break it, e.g. ('hilos', 'x', "
-        "datetime.date(2026, 11, 1))). "
+        "(1 rows break it, e.g. ('hilos', 'default', 'x', datetime.date(2026, 11, 1))); "
+        "completion_rate: completion_rate in [0, 1] (1 rows break it, e.g. ('hilos', "
+        "'default', 'x', datetime.date(2026, 11, 1))). "
         "the previous analytics tables are kept. The raw rows behind the rows named hold a "
         "shape flowsync does not handle yet: please report it (with the rows); to go on "
         "meanwhile, delete those raw rows and run `flowsync transform`")
@@ -424,7 +434,8 @@ def test_a_table_whose_columns_change_is_reshaped_in_place_under_views(
 
 def test_duplicate_keys_fail_the_key_check(duck: Warehouse) -> None:
     broken = Model("flow_runs", "marts",
-                   "select 'hilos' as provider, 'r1' as run_id, 'f' as flow_id, "
+                   "select 'hilos' as provider, 'default' as account, 'r1' as run_id, "
+                   "'f' as flow_id, "
                    "current_timestamp as started_at from range(2)")
     with pytest.raises(CheckFailedError, match=r"flow_runs: \(provider, run_id\) unique"):
         build(duck, models=[broken])
@@ -496,8 +507,8 @@ def test_days_are_cut_in_the_configured_time_zone(request: pytest.FixtureRequest
     wh = request.getfixturevalue("duck" if kind == "duckdb" else "pg")
     load_fixtures(wh)
     build(wh, {"timezone": zone})
-    assert table(wh, "completion_rate", "provider, flow_id, day") == BY_ZONE[zone]
-    local = {r[1]: r[11] for r in table(wh, "flow_runs", "provider, run_id")}
+    assert table(wh, "completion_rate", "provider, flow_id, day") == with_account(BY_ZONE[zone])
+    local = {r[2]: r[12] for r in table(wh, "flow_runs", "provider, run_id")}
     offset = {"America/Mexico_City": -6, "Asia/Kolkata": 5.5}[zone]
     assert local == {r[1]: (r[9] + timedelta(hours=offset)).date() for r in RUNS}
 

@@ -10,6 +10,7 @@ with runs as (
 final as (
     select
         provider,
+        account,
         run_id,
         flow_id,
         case when flow_id is not null then flow_name end as flow_name,

@@ -1,4 +1,4 @@
--- grain: one row per provider, flow and day (the date of started_at in
+-- grain: one row per provider, account, flow and day (the date of started_at in
 -- analytics.timezone); test runs excluded
 with runs as (
     select * from {{ ref('counted_runs') }}
@@ -7,6 +7,7 @@ with runs as (
 daily as (
     select
         provider,
+        account,
         flow_id,
         started_day as day,
         max(flow_name) as flow_name,
@@ -24,12 +25,13 @@ daily as (
             where status = 'completed' and duration_seconds is not null
         ) as median_completion_seconds
     from runs
-    group by provider, flow_id, started_day
+    group by provider, account, flow_id, started_day
 ),
 
 final as (
     select
         provider,
+        account,
         flow_id,
         day,
         flow_name,

@@ -1,4 +1,5 @@
--- grain: one row per contact run, both providers, test runs included (flagged)
+-- grain: one row per contact run, both providers and every account, test runs included
+-- (flagged)
 with hilos as (
     select * from {{ ref('stg_hilos_contact_runs') }}
 ),
@@ -18,6 +19,7 @@ last_steps as (
 twilio as (
     select
         'twilio_studio' as provider,
+        e.account,
         e.execution_sid as run_id,
         e.flow_id,
         f.flow_name,
@@ -35,20 +37,20 @@ twilio as (
         e.started_at,
         case when e.provider_status = 'ended' then l.stepped_at end as ended_at
     from executions as e
-    left join flows as f on f.flow_id = e.flow_id
+    left join flows as f on f.account = e.account and f.flow_id = e.flow_id
     left join last_steps as l on l.execution_sid = e.execution_sid
 ),
 
 unioned as (
     select
-        provider, run_id, flow_id, flow_name, flow_version, contact_address, status,
-        provider_status, is_test, started_at,
+        provider, account, run_id, flow_id, flow_name, flow_version, contact_address,
+        status, provider_status, is_test, started_at,
         cast(null as timestamptz) as ended_at
     from hilos
     union all
     select
-        provider, run_id, flow_id, flow_name, flow_version, contact_address, status,
-        provider_status, is_test, started_at, ended_at
+        provider, account, run_id, flow_id, flow_name, flow_version, contact_address,
+        status, provider_status, is_test, started_at, ended_at
     from twilio
 ),
 

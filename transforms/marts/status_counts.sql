@@ -1,4 +1,4 @@
--- grain: one row per provider, flow and normalized status that has runs; test runs excluded
+-- grain: one row per provider, account, flow and normalized status that has runs; test runs excluded
 with runs as (
     select * from {{ ref('counted_runs') }}
 ),
@@ -6,22 +6,24 @@ with runs as (
 counted as (
     select
         provider,
+        account,
         flow_id,
         status,
         max(flow_name) as flow_name,
         count(*) as runs
     from runs
-    group by provider, flow_id, status
+    group by provider, account, flow_id, status
 ),
 
 final as (
     select
         provider,
+        account,
         flow_id,
         status,
         flow_name,
         runs,
-        cast(runs as double precision) / sum(runs) over (partition by provider, flow_id) as share
+        cast(runs as double precision) / sum(runs) over (partition by provider, account, flow_id) as share
     from counted
 )
 

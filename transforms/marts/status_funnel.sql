@@ -1,4 +1,4 @@
--- grain: one row per provider, flow and stage (entered, started, completed); test runs excluded
+-- grain: one row per provider, account, flow and stage (entered, started, completed); test runs excluded
 with runs as (
     select * from {{ ref('counted_runs') }}
 ),
@@ -6,30 +6,32 @@ with runs as (
 per_flow as (
     select
         provider,
+        account,
         flow_id,
         max(flow_name) as flow_name,
         count(*) as entered,
         count(*) filter (where status is distinct from 'pending') as started,
         count(*) filter (where status = 'completed') as completed
     from runs
-    group by provider, flow_id
+    group by provider, account, flow_id
 ),
 
 stages as (
-    select provider, flow_id, flow_name, 1 as stage_order, 'entered' as stage,
+    select provider, account, flow_id, flow_name, 1 as stage_order, 'entered' as stage,
            entered as runs, entered, cast(null as bigint) as previous
     from per_flow
     union all
-    select provider, flow_id, flow_name, 2, 'started', started, entered, entered
+    select provider, account, flow_id, flow_name, 2, 'started', started, entered, entered
     from per_flow
     union all
-    select provider, flow_id, flow_name, 3, 'completed', completed, entered, started
+    select provider, account, flow_id, flow_name, 3, 'completed', completed, entered, started
     from per_flow
 ),
 
 final as (
     select
         provider,
+        account,
         flow_id,
         flow_name,
         stage_order,

@@ -1,4 +1,4 @@
--- grain: one row per Twilio Studio flow and widget reached by an ended execution
+-- grain: one row per Twilio Studio account, flow and widget reached by an ended execution
 -- (a step's transitioned_to; Ended excluded)
 with executions as (
     select * from {{ ref('stg_twilio_executions') }}
@@ -32,24 +32,26 @@ runs as (
 ),
 
 ended_per_flow as (
-    select flow_id, count(*) as ended_executions
+    select account, flow_id, count(*) as ended_executions
     from executions
-    group by flow_id
+    group by account, flow_id
 ),
 
 reached as (
     select
+        e.account,
         e.flow_id,
         s.transitioned_to as widget,
         count(distinct s.execution_sid) as executions_reached
     from steps as s
     inner join executions as e on e.execution_sid = s.execution_sid
     where s.transitioned_to <> 'Ended'
-    group by e.flow_id, s.transitioned_to
+    group by e.account, e.flow_id, s.transitioned_to
 ),
 
 ended_here as (
     select
+        e.account,
         e.flow_id,
         l.transitioned_from as widget,
         count(*) as executions_ended_here,
@@ -59,11 +61,12 @@ ended_here as (
     from last_steps as l
     inner join executions as e on e.execution_sid = l.execution_sid
     left join runs as r on r.run_id = l.execution_sid
-    group by e.flow_id, l.transitioned_from
+    group by e.account, e.flow_id, l.transitioned_from
 ),
 
 final as (
     select
+        r.account,
         r.flow_id,
         r.widget,
         f.flow_name,
@@ -77,9 +80,10 @@ final as (
         w.widget_type,
         d.widget_depth
     from reached as r
-    inner join ended_per_flow as t on t.flow_id = r.flow_id
-    left join ended_here as h on h.flow_id = r.flow_id and h.widget = r.widget
-    left join flows as f on f.flow_id = r.flow_id
+    inner join ended_per_flow as t on t.account = r.account and t.flow_id = r.flow_id
+    left join ended_here as h
+        on h.account = r.account and h.flow_id = r.flow_id and h.widget = r.widget
+    left join flows as f on f.account = r.account and f.flow_id = r.flow_id
     left join widgets as w on w.flow_id = r.flow_id and w.widget = r.widget
     left join depths as d on d.flow_id = r.flow_id and d.widget = r.widget
 )

@@ -1,6 +1,7 @@
 -- grain: one row per Hilos flow-execution contact (a contact's run of a flow)
 -- source hilos.flow_execution_contacts: id text, status text, created_on timestamptz,
---   is_test boolean, flow text, flow_name text, flow_version text, contact__phone text
+--   is_test boolean, flow text, flow_name text, flow_version text, contact__phone text,
+--   account text
 with source as (
     select * from {{ source('hilos', 'flow_execution_contacts') }}
 ),
@@ -8,6 +9,7 @@ with source as (
 final as (
     select
         'hilos' as provider,
+        coalesce(account, 'default') as account,
         id as run_id,
         flow as flow_id,
         flow_name,

@@ -1,12 +1,13 @@
 -- grain: one row per Twilio Studio execution
 -- source twilio_studio.executions: sid text, flow_sid text, status text,
---   date_created timestamptz, contact_channel_address text
+--   date_created timestamptz, contact_channel_address text, account text
 with source as (
     select * from {{ source('twilio_studio', 'executions') }}
 ),
 
 final as (
     select
+        coalesce(account, 'default') as account,
         sid as execution_sid,
         flow_sid as flow_id,
         status as provider_status,
