@@ -65,6 +65,7 @@ class Flow:
     statuses: list[Status] = field(default_factory=list)
     widgets: list[Widget] = field(default_factory=list)
     widgets_more: int = 0  # widgets beyond TOP_WIDGETS
+    account: str | None = None  # named where the warehouse holds several accounts
 
     @property
     def rate(self) -> float | None:
@@ -72,14 +73,14 @@ class Flow:
 
     @property
     def label(self) -> str:
-        if self.flow_id is None:
-            return "(runs without a flow)"
-        return self.name or self.flow_id
+        label = "(runs without a flow)" if self.flow_id is None else self.name or self.flow_id
+        return f"{label} · {self.account}" if self.account else label
 
 
 @dataclass(frozen=True)
 class Sync:
     source: str
+    account: str
     last_attempt_at: datetime | None
     last_outcome: str | None
     last_error: str | None
@@ -123,6 +124,15 @@ def read(wh: Warehouse) -> ReportData:
     if missing:
         return ReportData(missing, [], [])
     flows = _flows(wh)
+    if wh.scalar("select count(distinct account) from analytics.sync_status") > 1:
+        for flow_id, account in wh.rows("select distinct flow_id, account "
+                                        "from analytics.status_funnel where flow_id is not null"):
+            for flow in flows.values():
+                if flow.flow_id == flow_id:
+                    flow.account = account
+        for flow in flows.values():
+            if flow.flow_id is None:
+                flow.account = "every account"
     ranked = {name: sorted((f for f in flows.values() if f.provider == name),
                            key=lambda f: (-f.entered, f.label, f.flow_id or ""))
               for name in registry.names()}
@@ -205,10 +215,11 @@ def _add_widgets(wh: Warehouse, flows: dict[Key, Flow]) -> None:
 
 
 def _syncs(wh: Warehouse) -> list[Sync]:
-    return [Sync(source, attempt, outcome, error, success, newest, int(runs or 0))
-            for source, attempt, outcome, error, success, newest, runs in wh.rows(
-                "select source, last_attempt_at, last_outcome, last_error, last_success_at, "
-                "newest_started_at, runs from analytics.sync_status order by source")]
+    return [Sync(source, account, attempt, outcome, error, success, newest, int(runs or 0))
+            for source, account, attempt, outcome, error, success, newest, runs in wh.rows(
+                "select source, account, last_attempt_at, last_outcome, last_error, "
+                "last_success_at, newest_started_at, runs from analytics.sync_status "
+                "order by source, account")]
 
 
 LONG = 120  # days of history past which the daily charts draw weeks

@@ -55,12 +55,15 @@ def _when(at: datetime | None) -> str:
 def _syncs(syncs: list[Sync]) -> str:
     if not syncs:
         return ('<h2>Data as of</h2><p class="muted">No sync recorded yet.</p>')
-    rows = [[escape(NAMES.get(s.source, s.source)), _when(s.last_success_at),
+    rows = [[escape(NAMES.get(s.source, s.source)
+                    + ("" if s.account == "default" else f" · {s.account}")),
+             _when(s.last_success_at),
              _when(s.newest_started_at), count(s.runs), _when(s.last_attempt_at),
              escape(s.last_outcome or "—")
              + (f"<br><span class=\"muted\">{escape(s.last_error)}</span>" if s.last_error else "")]
             for s in syncs]
-    attrs = [f'data-source="{escape(s.source)}"' for s in syncs]
+    attrs = [f'data-source="{escape(s.source)}" data-account="{escape(s.account)}"'
+             for s in syncs]
     return ('<h2>Data as of</h2><section id="sync-status">'
             + charts.table(["source", "data as of (last successful load)", "newest run started",
                             "runs", "last attempt", "last outcome"], rows, attrs) + "</section>")

@@ -133,6 +133,19 @@ def test_two_accounts_per_provider_load_exactly_their_own_rows(
             ("hilos", "north", "ok", 240), ("hilos", "south", "ok", 240),
             ("twilio_studio", "north", "ok", len(execution_truth(view(sim, "default"), since))),
             ("twilio_studio", "south", "ok", len(execution_truth(view(sim, "second"), since)))]
+        if kind == "duckdb":  # the report names each account's sync and flows
+            from pipelines.report import write_report
+            from pipelines.warehouse import connect
+
+            with connect("duckdb", env["DESTINATION__DUCKDB__CREDENTIALS"]) as wh:
+                write_report(wh, "w", tmp_path / "r.html", "UTC")
+            page = (tmp_path / "r.html").read_text()
+            for source in ("Hilos (WhatsApp)", "Twilio Studio"):
+                for name in names:
+                    assert f"{source} · {name}</td>" in page, (source, name)
+            flow = read("select flow_name from analytics.flow_runs where account = 'south' "
+                        "and flow_name is not null limit 1")[0][0]
+            assert f"{flow} · south" in page
         # every analytics table names the account of each row
         for table in ("flow_runs", "completion_rate", "status_funnel", "status_counts",
                       "step_funnel"):
