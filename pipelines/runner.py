@@ -115,6 +115,7 @@ def run_source(account: Account, destination: Destination,
                 pipeline = open_pipeline(account, destination, counter)
                 result.completed_pending = _complete_pending(pipeline, destination, label,
                                                              privacy)
+                pipeline.sync_destination()  # as dlt's `run` does: the state the warehouse holds
             spec = registry.get(source)
             checkpoint = make_checkpoint()
             http = spec.connect(account.settings)

@@ -67,7 +67,6 @@ def open_pipeline(account: Account, destination: Destination,
     marker.write_text(json.dumps({"destination": digest,
                                   "load_id": recorded.get("load_id") if recorded.get(
                                       "destination") == digest else None}))
-    pipeline.sync_destination()  # as dlt's `run` would first: state the warehouse holds
     return pipeline
 
 
