@@ -225,20 +225,23 @@ def _run_sources(accounts: list[Account], destination: Destination, analytics: b
 
 def run_accounts(accounts: list[Account], destination: Destination,
                  progress: Progress | None, privacy: Privacy) -> Iterator[SourceRun]:
-    """Each account's run, as each ends: up to `accounts.workers` at once, none started
-    once a stop is asked for."""
+    """Each account's run, as each ends: the sources one after another, each one's
+    accounts up to `accounts.workers` at once; none started once a stop is asked for."""
     def one(account: Account) -> SourceRun | None:
         return None if stop_requested() else run_source(account, destination, progress,
                                                         privacy)
 
     workers = min(config.get_int("accounts.workers"), len(accounts)) or 1
+    sources = list(dict.fromkeys(a.source for a in accounts))
     with ThreadPoolExecutor(workers, thread_name_prefix="account") as pool:
-        for future in as_completed([pool.submit(one, a) for a in accounts]):
-            result = future.result()
-            if result is not None:
-                if progress is not None:
-                    progress.done()
-                yield result
+        for source in sources:
+            mine = [a for a in accounts if a.source == source]
+            for future in as_completed([pool.submit(one, a) for a in mine]):
+                result = future.result()
+                if result is not None:
+                    if progress is not None:
+                        progress.done()
+                    yield result
 
 
 def stop_summary(labels: list[str], results: list[SourceRun], analytics: bool) -> str:
