@@ -127,7 +127,29 @@ def transform(destination: Destination) -> Exit:
         return Exit.FAILED
     marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if r.schema == SCHEMA)
     events.result(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
-    return Exit.OK
+    project = config.get("transform.dbt_project")
+    return dbt_build(destination, str(project)) if project else Exit.OK
+
+
+def dbt_build(destination: Destination, project: str) -> Exit:
+    """The team's dbt project, built on the rebuilt analytics (`transform.dbt_project`):
+    exit 1 naming what failed; flowsync's own tables stay rebuilt either way."""
+    from .dbt import build
+
+    try:
+        built = build(destination, project)
+    except ConfigError as exc:
+        events.notice(f"dbt: {exc}")
+        return Exit.FAILED
+    counts = ", ".join(f"{status} {n}" for status, n in sorted(built.statuses.items()))
+    if built.ok:
+        events.result(f"dbt: build ok in {built.seconds:.1f} s; {counts or 'nothing to build'}")
+        return Exit.OK
+    for failure in built.failures:
+        events.notice(f"dbt: {failure}")
+    events.notice(f"dbt: build FAILED in {built.seconds:.1f} s ({counts}); flowsync's "
+                  "analytics tables are rebuilt all the same")
+    return Exit.FAILED
 
 
 def transform_watched(destination: Destination) -> Exit:

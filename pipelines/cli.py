@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", choices=["full", "small"], default="full",
                       help="small: a few hundred runs, for a quick check")
 
+    sub.add_parser("dbt-sources", parents=[common],
+                   help="print a dbt sources.yml for the analytics tables (source flowsync)")
+
     # its options are the simulator's own (`simulator.cli`): `main` hands them over
     sub.add_parser("simulate", help="run the Hilos and Twilio Studio API simulator "
                    "(flowsync simulate --help for its options)", add_help=False)
@@ -92,6 +95,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(args.duckdb, small=args.scale == "small", privacy=args.privacy)
+
+
+def cmd_dbt_sources(args: argparse.Namespace) -> int:
+    from transforms.contracts import sources_yml
+
+    print(sources_yml(), end="")
+    return Exit.OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -162,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # progress and summaries are printed; the http layer's retry notes stay in -v
         logging.getLogger("flowsync").setLevel(logging.INFO if not sys.stderr.isatty()
                                                else logging.WARNING)
-    handlers = {"run": cmd_run, "demo": cmd_demo,
+    handlers = {"run": cmd_run, "demo": cmd_demo, "dbt-sources": cmd_dbt_sources,
                 "transform": cmd_transform, "report": cmd_report}
     with events.listening(show), stoppable():
         return int(handlers[args.command](args))

@@ -41,6 +41,8 @@ GENERAL = (
     Setting("privacy.rewrite", False),
     # the IANA zone in which every `day` of the analytics and the report is cut
     Setting("analytics.timezone", "UTC", check=iana_zone),
+    # a dbt project folder: `dbt build` on it after every analytics rebuild (README: dbt)
+    Setting("transform.dbt_project", check=lambda value: _dbt_problem(value)),
     Setting("destination.duckdb.credentials", "flowsync.duckdb"),
     # DuckDB's own default is 80% of RAM, and it caches what a load writes up to that: a
     # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).
@@ -53,6 +55,18 @@ GENERAL = (
     Setting("destination.postgres.hang_timeout", 120, whole=True),
 )
 GENERAL_SETTINGS = {s.name: s for s in GENERAL}
+
+
+def _dbt_problem(value: Any) -> str | None:
+    """What is wrong with `transform.dbt_project`, or None."""
+    import importlib.util
+    from pathlib import Path
+
+    if not (Path(str(value)).expanduser() / "dbt_project.yml").is_file():
+        return "must be a dbt project folder (one holding dbt_project.yml)"
+    if importlib.util.find_spec("dbt") is None or importlib.util.find_spec("dbt.cli") is None:
+        return 'needs dbt: pip install -e ".[dbt]" (dbt-core and the DuckDB and Postgres adapters)'
+    return None
 
 
 def setting(key: str) -> Setting:

@@ -52,3 +52,34 @@ def comment_statements(schema: str, table: str) -> list[str]:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def sources_yml(schema: str = "analytics") -> str:
+    """dbt's `sources.yml` for the analytics tables (`flowsync dbt-sources`): source
+    `flowsync`, each table's and column's meaning, and the key tests: not_null on the key
+    and the not-null columns, unique on the key (one column, or the key's columns joined)."""
+    tables = []
+    for name, contract in sorted(contracts().items()):
+        key = contract.unique or contract.grain
+        required = [c for c in contract.grain if c not in contract.nullable_in_grain]
+        required += [c for c in contract.not_null if c not in required]
+        columns = []
+        for column, meaning in contract.columns.items():
+            entry: dict = {"name": column, "description": meaning}
+            if column in required:
+                entry["data_tests"] = ["not_null"]
+            columns.append(entry)
+        joined = " || '|' || ".join(
+            f"coalesce(cast({c} as varchar), '')" if c in contract.nullable_in_grain
+            else f"cast({c} as varchar)" for c in key)
+        tables.append({"name": name, "description": contract.description,
+                       "data_tests": [{"unique": {"column_name": joined}}] if key else [],
+                       "columns": columns})
+    document = {"version": 2, "sources": [{
+        "name": "flowsync", "schema": schema,
+        "description": "flowsync's analytics tables (its README says what each holds); "
+                       "rebuilt by every `flowsync run` and `flowsync transform`",
+        "tables": tables}]}
+    return ("# flowsync's analytics tables as a dbt source: `flowsync dbt-sources > "
+            "models/flowsync_sources.yml`\n"
+            + yaml.safe_dump(document, sort_keys=False, width=100, allow_unicode=True))

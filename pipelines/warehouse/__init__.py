@@ -43,6 +43,11 @@ class Destination(ABC):
     def dlt_destination(self, staging: str) -> Any:
         """The dlt destination, its staging tables in schema `staging`."""
 
+    @abstractmethod
+    def dbt_output(self, schema: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """A dbt profile's output for this warehouse, models in `schema`, and the
+        environment variables holding its secrets (never written in the profile)."""
+
     def gate(self) -> Any:
         """A context manager: what one account's pipeline does to the warehouse (open it,
         load) kept from another account's of this command where the warehouse needs that

@@ -91,6 +91,12 @@ class DuckDB(Destination):
                        DuckDbCredentials(str(self.path), global_config=dict(self.options)))
         return dlt.destinations.duckdb(credentials, staging_dataset_name_layout=staging)
 
+    def dbt_output(self, schema: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """dbt-duckdb on the same file with the same settings: in this process it shares
+        the command's open database."""
+        return {"type": "duckdb", "path": str(self.path), "schema": schema, "threads": 1,
+                "config_options": dict(self.options)}, {}
+
     def gate(self) -> Any:
         """One account's pipeline at a time on the command's one connection."""
         return _ONE_WRITER

@@ -93,6 +93,18 @@ class Postgres(Destination):
         return dlt.destinations.postgres(libpq_credentials(self.parts),
                                          staging_dataset_name_layout=staging)
 
+    def dbt_output(self, schema: str) -> tuple[dict[str, Any], dict[str, str]]:
+        output: dict[str, Any] = {
+            "type": "postgres", "host": self.parts.get("host"),
+            "port": int(self.parts.get("port") or 5432), "user": self.parts.get("user", ""),
+            "password": "{{ env_var('FLOWSYNC_DBT_PASSWORD', '') }}",
+            "dbname": self.parts.get("dbname"), "schema": schema, "threads": 4,
+            "connect_timeout": int(self.parts.get("connect_timeout") or 15),
+            "keepalives_idle": int(self.parts.get("keepalives_idle") or 30)}
+        if self.parts.get("sslmode"):
+            output["sslmode"] = self.parts["sslmode"]
+        return output, {"FLOWSYNC_DBT_PASSWORD": self.parts.get("password") or ""}
+
     def load(self, pipeline: Any) -> list[str]:
         """Accounts load side by side (each into staging tables of its own); the tables and
         columns a load adds are added by one at a time (`schema_lock`)."""
