@@ -16,7 +16,7 @@ import dlt
 from sources import checkpoint, registry
 from sources.errors import ConfigError
 from sources.privacy import Privacy
-from sources.spec import Setting, as_list, iana_zone
+from sources.spec import Setting, as_list, iana_zone, one_of
 
 GENERAL = (
     # a long run commits what it fetched at least this often (seconds, requests)
@@ -28,6 +28,10 @@ GENERAL = (
     # by default beside the DuckDB file (<file>.state) or, for Postgres,
     # ./flowsync-postgres.state
     Setting("flowsync.state_dir"),
+    # the warehouse where no --destination says (Dagster: `pipelines.dagster_defs`)
+    Setting("flowsync.destination", "duckdb", check=one_of("duckdb", "postgres")),
+    # when Dagster's schedule materializes everything (cron)
+    Setting("flowsync.schedule", "*/15 * * * *"),
     # accounts loaded at once by one command (each within its own API's limits)
     Setting("accounts.workers", 4, whole=True, minimum=1),
     # seconds a run or transform waits for the warehouse (another run, a DuckDB reader)
