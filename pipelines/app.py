@@ -100,7 +100,10 @@ def print_result(r: SourceRun) -> None:
     status = "ok" if r.ok else "STOPPED" if r.outcome is Outcome.STOPPED else "FAILED"
     tables = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "none"
     events.result(f"{r.label}: {status} in {r.seconds:.1f} s, {r.requests:,} requests; "
-                  f"rows fetched: {tables}", r.source)
+                  f"rows fetched: {tables}", r.source, r.account.name,
+                  {"outcome": r.outcome.value, "seconds": round(r.seconds, 3),
+                   "requests": r.requests, "rows": dict(r.rows),
+                   "checkpoints": r.checkpoints})
 
 
 def transform(destination: Destination) -> Exit:
@@ -126,7 +129,9 @@ def transform(destination: Destination) -> Exit:
         events.notice(f"transform failed: {type(exc).__name__}: {first_line(exc)}")
         return Exit.FAILED
     marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if r.schema == SCHEMA)
-    events.result(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}")
+    events.result(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}",
+                  figures={"seconds": round(time.perf_counter() - t0, 3),
+                           "rows": {r.name: r.rows for r in results if r.schema == SCHEMA}})
     project = config.get("transform.dbt_project")
     return dbt_build(destination, str(project)) if project else Exit.OK
 

@@ -7,10 +7,12 @@ The simulator is imported only by the commands that run it (`simulate`; `demo`, 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sources import registry
@@ -45,12 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sync Hilos and Twilio Studio flow runs into DuckDB or Postgres and build "
                     "funnel analytics.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="json: every event and log record as one JSON object a line "
+                             "(for log shippers)")
     parser.add_argument("--version", action="version", version=f"flowsync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # accepted after the command too (`flowsync run -v`); it must not reset the one before
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="debug logging")
+    common.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS,
+                        help="json: every event and log record as one JSON object a line")
     warehouse = argparse.ArgumentParser(add_help=False, parents=[common])
     warehouse.add_argument("--destination", choices=KINDS, default="duckdb",
                            help="where the warehouse is (default duckdb)")
@@ -150,7 +157,8 @@ def write(destination: Destination, output: str) -> Exit:
     except OSError as exc:
         print(f"flowsync: report: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
         return Exit.CONFIG
-    print(f"report: {written.path} ({written.summary}) in {time.perf_counter() - t0:.1f} s")
+    events.result(f"report: {written.path} ({written.summary}) in "
+                  f"{time.perf_counter() - t0:.1f} s", figures={"path": str(written.path)})
     return Exit.OK
 
 
@@ -162,8 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulate(argv[1:])
     args = build_parser().parse_args(argv)
     telemetry_off_unless_asked()
+    OUTPUT.json = args.log_format == "json"
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if OUTPUT.json:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonRecords())
     # no message may quote a secret: a DSN in a driver's or dlt's error, a URL's password
     for handler in logging.getLogger().handlers:
         handler.addFilter(Redacted())
@@ -181,13 +193,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 PROGRESS = Progress()  # a status line per source on a terminal (stderr)
 
 
+class Output:
+    """How events are shown: text (stamped with the UTC time when stdout is not a
+    terminal: a week of cron mail stays dated), or JSON objects."""
+
+    json = False
+
+
+OUTPUT = Output()
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def show(event: events.Event) -> None:
-    """What the application says: results on stdout, the rest on stderr."""
+    """What the application says: results on stdout, the rest on stderr; with
+    --log-format json, one object a line on stdout."""
     PROGRESS.done()  # a status line being drawn is cleared first
-    if event.kind == events.RESULT:
-        print(event.text, flush=True)
+    if OUTPUT.json:
+        print(json.dumps({"time": stamp(), "level": "info" if event.kind == events.RESULT
+                          else "warning", "source": event.source, "account": event.account,
+                          "message": redact(event.text), "figures": event.figures}),
+              flush=True)
+    elif event.kind == events.RESULT:
+        print(event.text if sys.stdout.isatty() else f"{stamp()} {event.text}", flush=True)
     else:
         print(f"flowsync: {event.text}", file=sys.stderr, flush=True)
+
+
+class JsonRecords(logging.Formatter):
+    """A log record as one JSON object (--log-format json)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": datetime.fromtimestamp(record.created, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ"), "level": record.levelname.lower(),
+            "logger": record.name, "message": redact(record.getMessage())})
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger("flowsync")
 
@@ -23,6 +24,9 @@ class Event:
     text: str
     kind: str = NOTICE
     source: str | None = None
+    account: str | None = None
+    # what a log shipper would chart: seconds, requests, rows per table, outcome
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 Listener = Callable[[Event], None]
@@ -34,8 +38,9 @@ def emit(event: Event) -> None:
         listener(event)
 
 
-def result(text: str, source: str | None = None) -> None:
-    emit(Event(text, RESULT, source))
+def result(text: str, source: str | None = None, account: str | None = None,
+           figures: dict[str, Any] | None = None) -> None:
+    emit(Event(text, RESULT, source, account, figures or {}))
 
 
 def notice(text: str, source: str | None = None) -> None:

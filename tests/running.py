@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -150,6 +151,14 @@ def env_for(sim: Simulator | None, tmp: Path, **extra: str) -> dict[str, str]:
             SOURCES__TWILIO_STUDIO__AUTH_TOKEN=cfg.twilio_auth_token)
     env.update(extra)
     return env
+
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", re.MULTILINE)
+
+
+def untimed(stdout: str) -> str:
+    """The summary lines without the UTC time a non-terminal stdout gets on each."""
+    return STAMP.sub("", stdout)
 
 
 def flowsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:

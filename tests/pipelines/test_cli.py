@@ -95,3 +95,36 @@ def test_version_options_after_the_command_and_duckdb_everywhere(tmp_path) -> No
         actions = commands[command]._actions
         assert "--duckdb" in {o for a in actions for o in a.option_strings}, command
         assert [a.dest for a in actions if not a.help] == [], command
+
+
+def test_summary_lines_are_dated_and_json_is_one_object_per_event(tmp_path: Path) -> None:
+    """Issue 26: a week of cron output was a column of undated lines; log shippers want
+    objects."""
+    import json
+    import re
+
+    from simulator import Simulator
+    from tests.running import env_for, flowsync
+    from tests.worlds import small_config
+
+    with Simulator(small_config(twilio_executions=100, hilos_contact_runs=100)) as sim:
+        env = env_for(sim, tmp_path)
+        text = flowsync(["run", "--source", "hilos"], env, tmp_path)
+        assert text.returncode == 0, text.stderr
+        lines = text.stdout.splitlines()
+        assert len(lines) == 3 and all(
+            re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (flowsync: loading|hilos: ok in|"
+                     r"analytics: rebuilt in) ", line) for line in lines), lines
+        done = flowsync(["run", "--source", "hilos", "--log-format", "json"], env, tmp_path)
+        assert done.returncode == 0, done.stderr
+    objects = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(o["level"], o["source"], o["account"]) for o in objects] == [
+        ("info", None, None), ("info", "hilos", "default"), ("info", None, None)]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", o["time"]) for o in objects)
+    hilos = objects[1]
+    assert hilos["message"].startswith("hilos: ok in ")
+    assert hilos["figures"]["outcome"] == "ok" and hilos["figures"]["requests"] >= 2
+    assert set(hilos["figures"]["rows"]) >= {"flow_execution_contacts", "flow_executions"}
+    assert objects[2]["figures"]["rows"]["flow_runs"] == 100
+    for line in done.stderr.splitlines():  # log records, if any, as objects too
+        assert json.loads(line)["level"] in ("warning", "info", "error"), line

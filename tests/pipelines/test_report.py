@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from tests.browser import DESKTOP, PHONE, Page, chromium
-from tests.running import database_dsn, env_for, flowsync, fresh_database
+from tests.running import database_dsn, env_for, flowsync, fresh_database, untimed
 
 ODD_NAME = 'Café ☕ 予約 — ñandú <b>bold</b> & "quoted"'
 SHOTS = Path(os.environ.get("FLOWSYNC_TEST_SCREENSHOTS", "")) if os.environ.get(
@@ -50,7 +50,7 @@ def report(tmp: Path, *extra: str, env: dict | None = None) -> Path:
     out = tmp / "report.html"
     done = flowsync(["report", "--output", str(out), *extra], env or env_for(None, tmp), tmp)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"report: {out} ("), done.stdout
+    assert untimed(done.stdout).startswith(f"report: {out} ("), done.stdout
     return out
 
 

@@ -24,7 +24,16 @@ from tests.expected import (
     utc,
     visible_floor,
 )
-from tests.running import FLOWSYNC, env_for, flowsync, fresh_database, read, warehouse
+from tests.running import (
+    FLOWSYNC,
+    STAMP,
+    env_for,
+    flowsync,
+    fresh_database,
+    read,
+    untimed,
+    warehouse,
+)
 from tests.worlds import small_config
 
 
@@ -53,7 +62,8 @@ def test_run_loads_both_sources_into_duckdb(rsim: Simulator, tmp_path: Path) -> 
         assert read(db, f"select count(*) from {table} where _dlt_load_id not in "
                         f"(select load_id from {schema}._dlt_loads)") == [(0,)], table
         assert read(db, f"select count(*) from {table} where _dlt_load_id is null") == [(0,)]
-    lines = result.stdout.splitlines()
+    lines = untimed(result.stdout).splitlines()
+    assert STAMP.match(result.stdout), result.stdout  # each summary line is dated (UTC)
     assert lines[0] == f"flowsync: loading hilos, twilio_studio into {tmp_path / 'w.duckdb'}"
     assert lines[1].startswith("hilos: ok in ")
     assert "rows fetched: flow_execution_contacts 1,500, flow_executions " in lines[1]
