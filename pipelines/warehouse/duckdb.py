@@ -8,6 +8,8 @@ dlt's loads (through parquet files) and the transforms (its cursors).
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,7 +27,7 @@ from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
 from transforms.warehouse import Params, Warehouse
 
 from .. import config
-from ..lock import process_name, wait_turn
+from ..lock import command_name, process_name, wait_turn
 from . import Destination, state_dir
 
 _ONE_WRITER = threading.RLock()
@@ -111,7 +113,8 @@ class DuckDB(Destination):
 
     @contextmanager
     def _held(self, wait_seconds: float) -> Iterator[Destination]:
-        with hold(str(self.path), wait_seconds, self.options) as conn:
+        with hold(str(self.path), wait_seconds, self.options,
+                  self.state_dir / "locks" / "duckdb-holder") as conn:
             yield replace(self, connection=conn)
 
     def missing(self) -> str | None:
@@ -122,8 +125,10 @@ class DuckDB(Destination):
 
 
 @contextmanager
-def hold(path: str, limit: float, options: dict[str, str]) -> Iterator[Any]:
-    """The DuckDB file opened for writing, once every other process has let go of it."""
+def hold(path: str, limit: float, options: dict[str, str], note: Path) -> Iterator[Any]:
+    """The DuckDB file opened for writing, once every other process has let go of it.
+    Who holds it: a flowsync command says so in `note` while it holds the file; another
+    program (a BI tool, a notebook) is named from DuckDB's message where it gives a PID."""
     import duckdb
 
     conn: Any = None
@@ -134,17 +139,41 @@ def hold(path: str, limit: float, options: dict[str, str]) -> Iterator[Any]:
             conn = duckdb.connect(path, config=options)
             return None
         except duckdb.Error as exc:
-            found = HOLDER.search(str(exc))
-            if found is None:  # not a lock: the file's own problem (not DuckDB's, denied)
+            if not isinstance(exc, duckdb.IOException | duckdb.ConnectionException):
                 raise ConfigError(f"DuckDB file {path} cannot be opened: "
                                   f"{first_line(exc)}") from None
-            return process_name(int(found.group(1)))
+            return _holder(note) or _named_by_duckdb(exc, path)
 
     wait_turn(try_take, f"the DuckDB file {path}", limit)
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text(json.dumps({"pid": os.getpid(), "command": command_name()}))
     try:
         yield conn
     finally:
+        note.unlink(missing_ok=True)
         conn.close()
+
+
+def _holder(note: Path) -> str | None:
+    """The flowsync command that noted it holds the file, if it still runs."""
+    try:
+        noted = json.loads(note.read_text())
+        os.kill(int(noted["pid"]), 0)  # only asks whether it runs
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(noted["command"])
+
+
+def _named_by_duckdb(exc: Exception, path: str) -> str:
+    """The holder as DuckDB's message names it (its PID, where the platform gives one);
+    an open that failed for another reason (not DuckDB's file, denied) is the file's own
+    problem."""
+    found = HOLDER.search(str(exc))
+    if found is not None:
+        return process_name(int(found.group(1)))
+    if "lock" in str(exc).lower():
+        return "another process (DuckDB does not say which)"
+    raise ConfigError(f"DuckDB file {path} cannot be opened: {first_line(exc)}") from None
 
 
 def duckdb_destination(path: str | None = None) -> DuckDB:

@@ -248,3 +248,29 @@ def test_the_demo_from_an_empty_folder_talks_to_loopback_only(tmp_path: Path) ->
     assert sorted(p.name for p in folder.iterdir()) == ["flowsync_demo-report.html",
                                                         "flowsync_demo.duckdb"]
     assert list(home.iterdir()) == []
+
+
+def test_a_waiting_command_names_the_flowsync_run_holding_the_duckdb_file(
+        tmp_path: Path) -> None:
+    """Issue 26: the holder was known only from DuckDB's English message; a flowsync
+    command now says it holds the file, on every platform."""
+    import time
+
+    with Simulator(small_config(twilio_executions=300, hilos_contact_runs=200)) as sim:
+        sim.faults.configure(latency_ms=40)  # a run long enough to be waited for
+        env = env_for(sim, tmp_path)
+        running = subprocess.Popen([FLOWSYNC, "run"], env=env, cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        note = tmp_path / "w.duckdb.state" / "locks" / "duckdb-holder"
+        for _ in range(200):
+            if note.exists():
+                break
+            time.sleep(0.05)
+        waiting = flowsync(["transform"], {**env, "LOCK__WAIT_SECONDS": "1"}, tmp_path)
+        running.wait(timeout=300)
+    assert running.returncode == 0
+    assert waiting.returncode == 3, waiting.stderr
+    assert re.search(rf"waiting for the DuckDB file {re.escape(str(tmp_path / 'w.duckdb'))}: "
+                     rf"held by flowsync run \(pid {running.pid} on ", waiting.stderr), \
+        waiting.stderr
+    assert not note.exists()  # let go with the file
