@@ -89,9 +89,11 @@ def run_demo(duckdb_path: str, small: bool = False, privacy: str = "keep") -> in
             print(f"flowsync demo: contact addresses {privacy}"
                   + ("ed with HMAC-SHA256 and a key made for this demo (not shown)"
                      if privacy == "hash" else "ped: not stored"))
+        # the demo's own settings only: none of the user's accounts or dbt project
+        unset = {f"SOURCES__{name.upper()}__ACCOUNTS": "" for name in registry.names()}
         with _env(DLT_DATA_DIR=dlt_dir, FLOWSYNC__STATE_DIR=dlt_dir,
                   PRIVACY__CONTACT_ADDRESS=privacy, PRIVACY__HASH_KEY=secrets.token_hex(32),
-                  **sim.pipeline_env()):
+                  TRANSFORM__DBT_PROJECT="", **unset, **sim.pipeline_env()):
             code, _ = run_sources(registry.names(), "duckdb", str(path), analytics=True,
                                   progress=Progress())
     if code != Exit.OK:

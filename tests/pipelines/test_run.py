@@ -215,7 +215,9 @@ def test_run_loads_into_postgres(rsim: Simulator, tmp_path: Path, postgres_dsn: 
 
 
 def test_demo_runs_offline_and_prints_completion_rates(tmp_path: Path) -> None:
-    env = env_for(None, tmp_path)
+    # the user's own accounts and dbt project are not the demo's
+    env = env_for(None, tmp_path, SOURCES__HILOS__ACCOUNTS='{"acme": {"api_token": "t"}}',
+                  TRANSFORM__DBT_PROJECT=str(tmp_path / "nowhere"))
     env.pop("DESTINATION__DUCKDB__CREDENTIALS")
     result = flowsync(["demo", "--scale", "small", "--duckdb", "demo.duckdb"], env, tmp_path)
     assert result.returncode == 0, result.stderr
