@@ -9,6 +9,8 @@ here under `sources.<source>.` and handed to each account typed (`accounts`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dlt
@@ -82,6 +84,21 @@ def setting(key: str) -> Setting:
             if source.key(s.name) == key:
                 return s
     return Setting(key)
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """These environment variables (settings among them) set for a while, then restored."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def env_name(key: str) -> str:

@@ -11,7 +11,6 @@ output off; what failed is read from its results.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 
 from sources.errors import ConfigError, first_line
 
+from .config import environment
 from .warehouse import Destination
 
 SCHEMA = "analytics_dbt"  # where the team's models go under flowsync's profile
@@ -59,20 +59,12 @@ def build(destination: Destination, project_dir: str) -> DbtBuilt:
     project = Path(project_dir).expanduser().resolve()
     profiles, env = _profiles(destination, project)
     logs = destination.state_dir / "dbt" / "logs"
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     t0 = time.perf_counter()
-    try:
+    with environment(**env):
         done = dbtRunner().invoke([
             "build", "--project-dir", str(project), "--profiles-dir", str(profiles),
             "--log-level", "none", "--log-level-file", "info", "--log-path", str(logs),
             "--no-use-colors"])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     built = DbtBuilt(time.perf_counter() - t0)
     for result in getattr(done.result, "results", None) or []:
         status = str(getattr(result.status, "value", result.status))

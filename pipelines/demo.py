@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -17,6 +14,7 @@ from simulator import SimConfig, Simulator
 from sources import registry
 
 from .app import Exit, run_sources
+from .config import environment
 from .progress import Progress
 from .report import write_report
 from .warehouse import make_destination
@@ -37,20 +35,6 @@ from analytics.completion_rate
 group by provider, flow_id
 order by provider, flow_name nulls last
 """
-
-
-@contextmanager
-def _env(**values: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _prepare(path: Path) -> str | None:
@@ -91,7 +75,7 @@ def run_demo(duckdb_path: str, small: bool = False, privacy: str = "keep") -> in
                      if privacy == "hash" else "ped: not stored"))
         # the demo's own settings only: none of the user's accounts or dbt project
         unset = {f"SOURCES__{name.upper()}__ACCOUNTS": "" for name in registry.names()}
-        with _env(DLT_DATA_DIR=dlt_dir, FLOWSYNC__STATE_DIR=dlt_dir,
+        with environment(DLT_DATA_DIR=dlt_dir, FLOWSYNC__STATE_DIR=dlt_dir,
                   PRIVACY__CONTACT_ADDRESS=privacy, PRIVACY__HASH_KEY=secrets.token_hex(32),
                   TRANSFORM__DBT_PROJECT="", **unset, **sim.pipeline_env()):
             code, _ = run_sources(registry.names(), "duckdb", str(path), analytics=True,
