@@ -46,6 +46,22 @@ except PackageNotFoundError:  # run from a checkout that was not installed
     USER_AGENT = "flowsync"
 
 
+_NAP = threading.Event()  # never set: waited on in slices
+
+
+def stoppable_sleep(seconds: float) -> None:
+    """Sleeps, or less once SIGINT/SIGTERM was received (whenever it came, before this
+    sleep too). dlt's `signals.sleep` clears its wake-up event first: a thread that goes
+    to sleep after the signal, as a retry does in any of many worker threads, slept the
+    whole delay (up to Retry-After) before it saw the stop."""
+    deadline = time.monotonic() + seconds
+    while not signals.was_signal_received():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        _NAP.wait(min(left, 0.1))
+
+
 class HttpClient:
     """GETs with retries for one API, through an httpx transport (`sources.transport`).
 
@@ -79,7 +95,7 @@ class HttpClient:
                  max_attempts: int = 6, backoff_base: float = 0.5, backoff_max: float = 30.0,
                  retry_after_max: float = 300.0, max_connections: int = 10,
                  transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = signals.sleep,
+                 sleep: Callable[[float], None] | None = None,
                  concurrency: AdaptiveLimit | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")  # a programming error
@@ -89,7 +105,7 @@ class HttpClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.retry_after_max = retry_after_max
-        self._sleep = sleep
+        self._sleep = sleep or stoppable_sleep
         self.concurrency = concurrency
         self._rng = random.Random()
         self._lock = threading.Lock()

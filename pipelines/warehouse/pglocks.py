@@ -54,6 +54,8 @@ def _holder(cur: Any, keys: tuple[int, int]) -> str:
         " from pg_locks l join pg_stat_activity a on a.pid = l.pid"
         " where l.locktype = 'advisory' and l.classid = %s and l.objid = %s"
         "   and l.objsubid = 2 and l.granted and l.pid <> pg_backend_pid()"
+        "   and l.database = (select oid from pg_database where datname = current_database())"
+        # an exclusive holder first: the one in the way
         " order by l.mode desc limit 1", (keys[0] & 0xFFFFFFFF, keys[1] & 0xFFFFFFFF))
     row = cur.fetchone()
     if row is None:  # let go between the two queries: try again next second

@@ -219,3 +219,38 @@ def test_the_apis_clock_comes_from_its_date_header() -> None:
     assert client.server_time is None
     client.get_json("/x")
     assert client.server_time == datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def test_a_retry_that_starts_sleeping_after_the_stop_does_not_sleep() -> None:
+    """dlt's `signals.sleep` clears its wake-up event: a worker thread whose retry began
+    after SIGTERM slept the whole Retry-After before it saw the stop."""
+    import signal
+    import threading
+    import time
+
+    from dlt.common.runtime import signals
+
+    from sources.http import stoppable_sleep
+
+    t0 = time.monotonic()
+    stoppable_sleep(0.2)
+    assert 0.2 <= time.monotonic() - t0 < 1
+    signals.set_received_signal(signal.SIGTERM)
+    try:
+        t0 = time.monotonic()
+        stoppable_sleep(30)  # the signal came before this sleep began
+        assert time.monotonic() - t0 < 0.5
+    finally:
+        signals._clear_signals()
+    # and a sleep under way wakes within a slice when the signal comes
+    woke: list[float] = []
+    sleeper = threading.Thread(target=lambda: (stoppable_sleep(30), woke.append(time.monotonic())))
+    sleeper.start()
+    time.sleep(0.2)
+    signals.set_received_signal(signal.SIGINT)
+    try:
+        sent = time.monotonic()
+        sleeper.join(timeout=5)
+        assert woke and woke[0] - sent < 0.5
+    finally:
+        signals._clear_signals()
