@@ -257,7 +257,8 @@ def test_a_waiting_command_names_the_flowsync_run_holding_the_duckdb_file(
     import time
 
     with Simulator(small_config(twilio_executions=300, hilos_contact_runs=200)) as sim:
-        sim.faults.configure(latency_ms=40)  # a run long enough to be waited for
+        # a run that holds the file for many seconds (~300 requests at 200 ms, 8 at once)
+        sim.faults.configure(latency_ms=200)
         env = env_for(sim, tmp_path)
         running = subprocess.Popen([FLOWSYNC, "run"], env=env, cwd=tmp_path,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
