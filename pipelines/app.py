@@ -106,18 +106,19 @@ def print_result(r: SourceRun) -> None:
                    "checkpoints": r.checkpoints})
 
 
-def transform(destination: Destination) -> Exit:
-    """Rebuilds the analytics tables and prints what they hold."""
-    from transforms.runner import SCHEMA, BuildStoppedError, CheckFailedError, build
+def transform(destination: Destination, full: bool = False) -> Exit:
+    """Brings the analytics tables up to date (only what changed, unless `full` or the
+    models or settings changed: `transforms.incremental`) and prints what they hold."""
+    from transforms.incremental import rebuild
+    from transforms.runner import SCHEMA, BuildStoppedError, CheckFailedError
 
     t0 = time.perf_counter()
     try:
         variables = config.model_variables()
         with destination.warehouse() as wh:
-            results = build(wh, variables, should_stop=signals.was_signal_received)
+            built = rebuild(wh, variables, should_stop=signals.was_signal_received, full=full)
     except BuildStoppedError as exc:
-        events.notice(f"transform: {exc}; the tables built before it are new, the "
-                      "others as they were")
+        events.notice(f"transform: {exc}")
         return stop_requested() or Exit.FAILED
     except ConfigError as exc:
         events.notice(f"transform: {exc}")
@@ -128,9 +129,13 @@ def transform(destination: Destination) -> Exit:
     except Exception as exc:  # the database's own error, in one line
         events.notice(f"transform failed: {type(exc).__name__}: {first_line(exc)}")
         return Exit.FAILED
+    results = built.results
+    how = f"in full: {built.full_because}" if built.full_because else "what changed"
     marts = ", ".join(f"{r.name} {r.rows:,}" for r in results if r.schema == SCHEMA)
-    events.result(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s; rows: {marts}",
+    events.result(f"analytics: rebuilt in {time.perf_counter() - t0:.1f} s ({how}); "
+                  f"rows: {marts}",
                   figures={"seconds": round(time.perf_counter() - t0, 3),
+                           "full": built.full_because is not None,
                            "rows": {r.name: r.rows for r in results if r.schema == SCHEMA}})
     project = config.get("transform.dbt_project")
     return dbt_build(destination, str(project)) if project else Exit.OK
@@ -157,11 +162,11 @@ def dbt_build(destination: Destination, project: str) -> Exit:
     return Exit.FAILED
 
 
-def transform_watched(destination: Destination) -> Exit:
+def transform_watched(destination: Destination, full: bool = False) -> Exit:
     """`flowsync transform`: the rebuild, on the held warehouse, watched for hangs."""
     def rebuild(bound: Destination) -> Exit:
         with bound.upkeep():
-            return up_to_date(bound) or transform(bound)
+            return up_to_date(bound) or transform(bound, full)
 
     return holding(destination, rebuild)
 

@@ -72,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only this account (repeatable; default every configured one)")
     run.add_argument("--no-transform", action="store_true", help="skip the analytics rebuild")
 
-    sub.add_parser("transform", parents=[warehouse], help="rebuild the analytics tables only")
+    transform = sub.add_parser("transform", parents=[warehouse],
+                               help="rebuild the analytics tables only")
+    transform.add_argument("--full", action="store_true",
+                           help="rebuild every table from all the raw rows, not only what "
+                                "changed since the last rebuild")
 
     rep = sub.add_parser("report", parents=[warehouse],
                          help="write the analytics as one offline HTML file")
@@ -131,7 +135,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
     destination = destination_or_exit(kind(args), args.duckdb)
     if isinstance(destination, Exit):
         return destination
-    return transform_watched(destination)
+    return transform_watched(destination, args.full)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sources import registry
+from transforms.incremental import invalidate
 from transforms.runner import INTERNAL_SCHEMA, SCHEMA, load_models, schema_of
 from transforms.warehouse import Warehouse
 
@@ -152,6 +153,8 @@ def migrate(wh: Warehouse) -> Migrated:
     wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
     wh.execute(f"create table if not exists {LAYOUT} (version bigint, step text, "
                "applied_at timestamptz, flowsync text)")
+    if result.upgraded:  # steps rewrite raw rows in place: no load id says which
+        invalidate(wh, "the warehouse's layout was upgraded")
     for version, name, step in missing:
         result.notices += step(wh)
         wh.execute(f"insert into {LAYOUT} values (%s, %s, %s, %s)",

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from sources import registry
 from sources.privacy import NOTHING, Mode, Privacy
 from sources.spec import RawTable, Source
+from transforms.incremental import invalidate
 from transforms.runner import INTERNAL_SCHEMA, SCHEMA, Warehouse
 
 MARKER = f"{INTERNAL_SCHEMA}.privacy"
@@ -103,6 +104,8 @@ def enforce(wh: Warehouse, privacy: Privacy) -> dict[str, int]:
     quarantine; returns the values changed per column (nothing under keep)."""
     if privacy.mode is Mode.KEEP:
         return {}
+    # rows are rewritten in place, under the load ids they had: the next rebuild is full
+    invalidate(wh, "stored contact data was rewritten for privacy")
     changed: dict[str, int] = {}
     for table, addresses, personal in _tables(wh):
         for column in addresses:

@@ -33,6 +33,7 @@ from sources.errors import FlowsyncError, Outcome, first_line
 from sources.http import HttpClient
 from sources.privacy import Privacy
 from sources.spec import Source
+from transforms.incremental import invalidate
 
 from . import config
 from .accounts import Account
@@ -158,8 +159,10 @@ def _complete_pending(pipeline: dlt.Pipeline, destination: Destination, label: s
     drop_extracted_copies_of_normalized(pipeline)
     pipeline.normalize()
     redo_interrupted_jobs(pipeline)
-    if privacy is not None and not privacy.keeps:
-        with destination.warehouse() as wh:
+    with destination.warehouse() as wh:
+        # its load id may be older than those the analytics remember: rebuild in full
+        invalidate(wh, "a load an interrupted run left pending was completed")
+        if privacy is not None and not privacy.keeps:
             mark_unchecked(wh)
     record_load(pipeline, destination.load(pipeline))
     delete_loaded_packages(pipeline)

@@ -11,7 +11,7 @@ the Nth time it passes POINT:
   committed, before dlt recorded the job as done: where a kill inside the load step hurts
   most, since the job runs again;
 - `sql`: an SQL job (the merge from the staging dataset) committed, before dlt recorded it;
-- `model`: an analytics table was rebuilt;
+- `model`: an analytics table was rebuilt (in full), or its changed part checked;
 - `hashed`: the privacy pass replaced one column's clear addresses by their hashes.
 
 A kill by timing hits such a point only now and then; this hits it every time.
@@ -32,6 +32,7 @@ from dlt.destinations.job_client_impl import SqlLoadJob
 from dlt.pipeline.pipeline import Pipeline
 
 import pipelines.privacy
+import transforms.incremental
 import transforms.runner
 from pipelines.cli import main
 from sources.http import HttpClient
@@ -41,7 +42,7 @@ POINTS: dict[str, list[tuple[Any, str]]] = {
     "normalized": [(Pipeline, "normalize")],
     "staged": [(DuckDbCopyJob, "run"), (PostgresCsvCopyJob, "run")],
     "sql": [(SqlLoadJob, "run")],
-    "model": [(transforms.runner, "check")],
+    "model": [(transforms.runner, "check"), (transforms.incremental, "check")],
     "hashed": [(pipelines.privacy, "_apply_hashes")],
 }
 

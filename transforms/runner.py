@@ -129,13 +129,13 @@ def _quote_list(values: Sequence[str]) -> str:
 
 
 def _source_relation(wh: Warehouse, schema: str, table: str,
-                     columns: list[tuple[str, str]]) -> str:
+                     columns: list[tuple[str, str]], where: str | None = None) -> str:
     present = wh.columns(schema, table)
     if present is None:
         cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in columns)
         return f"(select {cols} where false) as src"
     cols = ", ".join(f"cast({c if c in present else 'null'} as {t}) as {c}" for c, t in columns)
-    return f"(select {cols} from {schema}.{table}) as src"
+    return f"(select {cols} from {schema}.{table}{f' where {where}' if where else ''}) as src"
 
 
 SYNC_LOG = f"{INTERNAL_SCHEMA}.sync_log"
@@ -157,14 +157,26 @@ def schema_of(model: Model) -> str:
 
 
 def render(model: Model, wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
-           schemas: dict[str, str] | None = None) -> str:
-    """The model's SQL with every placeholder expanded for this warehouse."""
+           schemas: dict[str, str] | None = None,
+           filters: Mapping[str, str] | None = None) -> str:
+    """The model's SQL with every placeholder expanded for this warehouse. `filters` keeps
+    only some rows of an input (a ref by name, a source as `schema.table`): a condition
+    on its columns (`transforms.incremental` builds only the changed part of a model)."""
     if schemas is None:
         schemas = {m.name: schema_of(m) for m in load_models()}
+    filters = filters or {}
     sql = _SOURCE.sub(lambda m: _source_relation(wh, m.group(1), m.group(2),
-                                                 model.sources[(m.group(1), m.group(2))]),
+                                                 model.sources[(m.group(1), m.group(2))],
+                                                 filters.get(f"{m.group(1)}.{m.group(2)}")),
                       model.sql)
-    sql = _REF.sub(lambda m: f"{schemas.get(m.group(1), SCHEMA)}.{m.group(1)}", sql)
+
+    def ref(m: re.Match) -> str:
+        name = m.group(1)
+        table = f"{schemas.get(name, SCHEMA)}.{name}"
+        where = filters.get(name)
+        return f"(select * from {table} where {where}) as {name}" if where else table
+
+    sql = _REF.sub(ref, sql)
     sql = _JSON_ELEMENTS.sub(lambda m: wh.json_elements(m.group(1), m.group(2)), sql)
     for name, values in {**VARIABLES, **(variables or {})}.items():
         sql = sql.replace("{{ " + name + " }}", _quote_list(

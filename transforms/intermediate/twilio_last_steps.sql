@@ -1,5 +1,7 @@
 -- grain: one row per Twilio Studio execution that has steps: its last step
 -- the last step is the step into Ended; failing that, the latest, ties broken by sid
+-- key: execution_sid
+-- by stg_twilio_steps: execution_sid
 with steps as (
     select * from {{ ref('stg_twilio_steps') }}
 ),

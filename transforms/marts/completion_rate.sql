@@ -1,5 +1,7 @@
 -- grain: one row per provider, account, flow and day (the date of started_at in
 -- analytics.timezone); test runs excluded
+-- key: provider, account, flow_id, day
+-- by counted_runs: provider, account, flow_id, started_day
 with runs as (
     select * from {{ ref('counted_runs') }}
 ),

@@ -1,5 +1,10 @@
 -- grain: one row per contact run, both providers and every account, test runs included
 -- (flagged)
+-- key: run_id
+-- by stg_hilos_contact_runs: run_id
+-- by stg_twilio_executions: execution_sid
+-- by twilio_last_steps: execution_sid
+-- lookup stg_twilio_flows: account, flow_id
 with hilos as (
     select * from {{ ref('stg_hilos_contact_runs') }}
 ),

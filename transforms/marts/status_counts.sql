@@ -1,4 +1,6 @@
 -- grain: one row per provider, account, flow and normalized status that has runs; test runs excluded
+-- key: provider, account, flow_id
+-- by counted_runs: provider, account, flow_id
 with runs as (
     select * from {{ ref('counted_runs') }}
 ),

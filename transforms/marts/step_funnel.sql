@@ -1,5 +1,8 @@
 -- grain: one row per Twilio Studio account, flow and widget reached by an ended execution
 -- (a step's transitioned_to; Ended excluded)
+-- rebuilt whole when a Twilio execution, step, flow or widget changed; flow_runs'
+-- Twilio rows and the last steps change only with those
+-- covered: flow_runs, twilio_last_steps
 with executions as (
     select * from {{ ref('stg_twilio_executions') }}
     where provider_status = 'ended'

@@ -2,6 +2,8 @@
 -- source hilos.flow_execution_contacts: id text, status text, created_on timestamptz,
 --   is_test boolean, flow text, flow_name text, flow_version text, contact__phone text,
 --   account text
+-- key: run_id
+-- by hilos.flow_execution_contacts: id
 with source as (
     select * from {{ source('hilos', 'flow_execution_contacts') }}
 ),

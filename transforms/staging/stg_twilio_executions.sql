@@ -1,6 +1,8 @@
 -- grain: one row per Twilio Studio execution
 -- source twilio_studio.executions: sid text, flow_sid text, status text,
 --   date_created timestamptz, contact_channel_address text, account text
+-- key: execution_sid
+-- by twilio_studio.executions: sid
 with source as (
     select * from {{ source('twilio_studio', 'executions') }}
 ),

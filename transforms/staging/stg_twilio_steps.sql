@@ -2,6 +2,8 @@
 -- source twilio_studio.execution_steps: sid text, execution_sid text, flow_sid text,
 --   name text, transitioned_from text, transitioned_to text, date_created timestamptz,
 --   account text
+-- key: step_sid
+-- by twilio_studio.execution_steps: sid
 with source as (
     select * from {{ source('twilio_studio', 'execution_steps') }}
 ),
