@@ -171,9 +171,11 @@ def _tables(wh: Warehouse) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]
         out.append((f"{dataset}.{t.name}",
                     tuple(c for c in map(_column, t.personal.addresses) if c in present),
                     personal))
-    for schema, table in wh.rows(
-            "select table_schema, table_name from information_schema.columns "
-            "where column_name = 'contact_address' and table_schema in (%s, %s) order by 1, 2",
+    for schema, table in wh.rows(  # tables only: a view shows its tables' rows
+            "select c.table_schema, c.table_name from information_schema.columns as c "
+            "join information_schema.tables as t on t.table_schema = c.table_schema and "
+            "t.table_name = c.table_name where c.column_name = 'contact_address' and "
+            "t.table_type = 'BASE TABLE' and c.table_schema in (%s, %s) order by 1, 2",
             (SCHEMA, INTERNAL_SCHEMA)):
         out.append((f"{schema}.{table}", ("contact_address",), ()))
     return out

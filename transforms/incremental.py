@@ -4,21 +4,9 @@ rebuild makes.
 Every raw row carries the dlt load that wrote it (`_dlt_load_id`); a load is complete once
 dlt notes it in the dataset's `_dlt_loads`. `built_loads` remembers the loads the analytics
 were last built from (a sliding window of `WINDOW`), so the rows of the loads completed
-since are what changed. Each model says in its header how its rows follow its inputs:
-
-- `-- key: a, b`: the model's rows fall into parts by these columns; a part is rebuilt
-  from the inputs' rows of that part alone, and no part is rebuilt that did not change;
-- `-- by INPUT: x, y`: the input's columns that equal the key (the input is read only for
-  the parts rebuilt, and a changed row of it changes its part);
-- `-- lookup INPUT: c, d`: a small input looked up by these columns, which the model has
-  too (read whole; a changed row of it changes the parts of the model's rows it matches);
-- `-- covered: INPUT, ...`: inputs whose changes always come with a change of another input
-  of the model (their changes are left to that one).
-
-A model with no key, or with a changed input it does not name, is rebuilt whole (when an
-input changed). What changed in each model (its old and new rows of the parts rebuilt)
-is what its dependents follow. The whole update is one transaction: a reader, or a run
-killed half way, sees the analytics before it or after it, never a mix.
+since are what changed; each model follows its inputs' changes as its header says
+(`transforms.changes`). The whole update is one transaction: a reader, or a run killed
+half way, sees the analytics before it or after it, never a mix.
 
 A full rebuild (`runner.build`) runs instead when there is no earlier build, when the
 models or the settings they read changed (`fingerprint`), when asked, and after anything
@@ -30,13 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .checks import check
+from .changes import Changes, Plan
 from .runner import (
     INTERNAL_SCHEMA,
     ROOT,
@@ -47,7 +34,6 @@ from .runner import (
     ModelResult,
     build,
     load_models,
-    render,
     schema_of,
 )
 from .warehouse import Warehouse
@@ -58,43 +44,6 @@ LOADS = f"{INTERNAL_SCHEMA}.built_loads"
 NEW_LOADS = f"{INTERNAL_SCHEMA}.flowsync_new_loads"
 WINDOW = 30 * 86_400  # seconds of load ids remembered: a load completed later than that
 # after the newest one built (a run crashed for a month) is caught by `invalidate`
-ALL = "all"  # every row of a model may have changed
-
-_KEY = re.compile(r"^-- key: (.*)$", re.M)
-_INPUT = re.compile(r"^-- (by|lookup) ([\w.]+): (.*)$", re.M)
-_COVERED = re.compile(r"^-- covered: (.*)$", re.M)
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(n.strip() for n in text.split(",") if n.strip())
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How a model follows its inputs' changes (its header; see the module)."""
-
-    key: tuple[str, ...] = ()
-    by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    lookup: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    covered: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(cls, model: Model) -> Plan:
-        key = _KEY.search(model.sql)
-        found: dict[str, dict[str, tuple[str, ...]]] = {"by": {}, "lookup": {}}
-        for kind, name, cols in _INPUT.findall(model.sql):
-            found[kind][name] = _names(cols)
-        covered = frozenset(n for m in _COVERED.findall(model.sql) for n in _names(m))
-        plan = cls(_names(key.group(1)) if key else (), found["by"], found["lookup"], covered)
-        unknown = ({*plan.by, *plan.lookup, *plan.covered} - inputs(model))
-        if unknown or any(len(c) != len(plan.key) for c in plan.by.values()):
-            raise ValueError(f"{model.name}.sql: its incremental header names "
-                             f"{sorted(unknown) or 'a by input whose columns are not the key'}")
-        return plan
-
-
-def inputs(model: Model) -> set[str]:
-    return {*model.refs, *(f"{s}.{t}" for s, t in model.sources)}
 
 
 @dataclass
@@ -162,8 +111,10 @@ def _why_full(wh: Warehouse, mark: str, models: list[Model]) -> str | None:
         return row[0][1] or "asked for"
     if row[0][0] != mark:
         return "the models or their settings changed"
+    present = {f"{schema}.{name}" for schema in (SCHEMA, INTERNAL_SCHEMA)
+               for name in (*wh.tables(schema), *wh.views(schema))}
     missing = [f"{schema_of(m)}.{m.name}" for m in models
-               if wh.columns(schema_of(m), m.name) is None]
+               if f"{schema_of(m)}.{m.name}" not in present]
     return f"table {missing[0]} is missing" if missing else None
 
 
@@ -199,14 +150,15 @@ def _update(wh: Warehouse, models: list[Model], plans: Mapping[str, Plan],
     wh.execute("begin")
     try:
         _note_new_loads(wh, models)
-        changes = _Changes(wh)
+        views = {m.name for m in models if m.view and m.name in wh.views(schemas[m.name])}
+        changes = Changes(wh, views, NEW_LOADS, variables, schemas)
         results = []
         for model in models:
             if should_stop is not None and should_stop():
                 raise BuildStoppedError(f"stopped before {schemas[model.name]}.{model.name}; "
                                         "every analytics table is as it was")
             t0 = time.perf_counter()
-            rows = changes.follow(model, plans[model.name], variables, schemas)
+            rows = changes.follow(model, plans[model.name])
             if schemas[model.name] == SCHEMA:
                 rows = wh.scalar(f"select count(*) from {SCHEMA}.{model.name}")
             results.append(ModelResult(model.name, rows, time.perf_counter() - t0,
@@ -241,111 +193,3 @@ def _remember_new_loads(wh: Warehouse) -> None:
         wh.execute(f"delete from {LOADS} where dataset = %s and load_id < %s",
                    (dataset, _cutoff(newest)))
     wh.execute(f"drop table {NEW_LOADS}")
-
-
-def _norm(columns: Sequence[str], alias: str = "") -> str:
-    """The key's columns as comparable, null-safe values (text and is-null flags)."""
-    return ", ".join(f"coalesce(cast({alias}{c} as text), '') as flowsync_k{i}, "
-                     f"({alias}{c} is null) as flowsync_n{i}" for i, c in enumerate(columns))
-
-
-def _match(keys: str, columns: Sequence[str]) -> str:
-    """True for a row whose `columns` are a key in the table `keys`."""
-    return f"exists (select 1 from {keys} as flowsync_keys where " + " and ".join(
-        f"flowsync_keys.flowsync_k{i} = coalesce(cast({c} as text), '') and "
-        f"flowsync_keys.flowsync_n{i} = ({c} is null)" for i, c in enumerate(columns)) + ")"
-
-
-def _same(columns: Sequence[str], a: str, b: str) -> str:
-    return " and ".join(f"coalesce(cast({a}.{c} as text), '') = coalesce(cast({b}.{c} as text), "
-                        f"'') and ({a}.{c} is null) = ({b}.{c} is null)" for c in columns)
-
-
-class _Changes:
-    """What changed so far in this update, per input: a query of its changed rows, ALL,
-    or absent (nothing changed). Scratch tables live in analytics_internal, dropped at the
-    end of the transaction that made them (no other session ever sees them)."""
-
-    def __init__(self, wh: Warehouse) -> None:
-        self.wh = wh
-        self.changed: dict[str, str] = {}
-        self.scratch: list[str] = []
-
-    def _table(self, name: str, sql: str) -> str:
-        table = f"{INTERNAL_SCHEMA}.{name}"
-        self.wh.execute(f"drop table if exists {table}")
-        self.wh.execute(f"create table {table} as {sql}")
-        self.scratch.append(table)
-        return table
-
-    def drop(self) -> None:
-        for table in self.scratch:
-            self.wh.execute(f"drop table if exists {table}")
-
-    def of(self, name: str) -> str | None:
-        """The changed rows of an input (model or raw table), None when none changed."""
-        if name in self.changed or "." not in name:
-            return self.changed.get(name)
-        schema, table = name.split(".")
-        columns = self.wh.columns(schema, table)
-        if columns is None:
-            query = None
-        elif "_dlt_load_id" not in columns:  # not loaded by dlt (the sync log): always new
-            query = ALL
-        else:
-            query = (f"select * from {name} where _dlt_load_id in (select load_id from "
-                     f"{NEW_LOADS} where dataset = '{schema}')")
-            if not self.wh.scalar(f"select exists ({query})"):
-                query = None
-        self.changed[name] = query
-        return query
-
-    def follow(self, model: Model, plan: Plan, variables: Mapping[str, Sequence[str]] | None,
-               schemas: dict[str, str]) -> int:
-        """Brings the model up to date with its inputs' changes; the rows it wrote."""
-        changed = {i: q for i in sorted(inputs(model) - plan.covered)
-                   if (q := self.of(i)) is not None}
-        if not changed:
-            return 0
-        target = f"{schemas[model.name]}.{model.name}"
-        whole = not plan.key or any(q == ALL or (i not in plan.by and i not in plan.lookup)
-                                    for i, q in changed.items())
-        filters = {}
-        if not whole:
-            parts = [f"select {_norm(plan.by[i])} from ({q}) as c" for i, q in changed.items()
-                     if i in plan.by]
-            parts += [f"select {_norm(plan.key, 'm.')} from {target} as m where exists ("
-                      f"select 1 from ({q}) as c where {_same(plan.lookup[i], 'c', 'm')})"
-                      for i, q in changed.items() if i in plan.lookup]
-            keys = self._table(f"{model.name}__flowsync_keys",
-                               "select distinct * from (" + " union all ".join(parts) + ") as k")
-            filters = {i: _match(keys, cols) for i, cols in plan.by.items()}
-        fresh = self._table(f"{model.name}__flowsync_new",
-                            render(model, self.wh, variables, schemas, filters))
-        check(self.wh, model.name, fresh)
-        columns = [c for c, _ in self.wh.typed_columns(*fresh.split("."))]
-        names = ", ".join(columns)
-        if whole:
-            self.changed[model.name] = ALL if plan.key else self._difference(model, fresh, target)
-            self.wh.execute(f"delete from {target}")
-        else:
-            where = _match(keys, plan.key)
-            touched = self._table(f"{model.name}__flowsync_touched",
-                                  f"select {names} from {target} where {where}")
-            self.wh.execute(f"insert into {touched} ({names}) select {names} from {fresh}")
-            self.changed[model.name] = f"select * from {touched}"
-            self.wh.execute(f"delete from {target} where {where}")
-        self.wh.execute(f"insert into {target} ({names}) select {names} from {fresh}")
-        return int(self.wh.scalar(f"select count(*) from {fresh}"))
-
-    def _difference(self, model: Model, fresh: str, target: str) -> str | None:
-        """The rows of a model rebuilt whole that are new or gone (JSON compared as text)."""
-        typed = self.wh.typed_columns(*fresh.split("."))
-        cols = ", ".join(f"cast({c} as text) as {c}" if t.lower() == "json" else c
-                         for c, t in typed)
-        table = self._table(
-            f"{model.name}__flowsync_touched",
-            f"select * from (select {cols} from {fresh} except all select {cols} from "
-            f"{target}) as added union all select * from (select {cols} from {target} "
-            f"except all select {cols} from {fresh}) as removed")
-        return f"select * from {table}" if self.wh.scalar(f"select count(*) from {table}") else None

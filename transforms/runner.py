@@ -14,10 +14,10 @@ normalize), `intermediate/`, `marts/`. These placeholders are expanded:
 - `{{ json_elements('expr', 'key') }}`: a FROM item, one row per element of the JSON
   array at `key` of `expr`, as each database spells it (`Warehouse.json_elements`).
 
-Each model is built into a new table in `analytics_internal`, checked, and only then its
-rows replace the table's in one transaction (delete and insert): a reader sees the old
-rows or the new, the table stays the same object (an analyst's view on it and a DBA's
-grant keep working), and a table that fails its checks never replaces a good one.
+Each model's rows replace the table's in one transaction (delete, insert, check): a
+reader sees the old rows or the new, the table stays the same object (an analyst's view
+on it and a DBA's grant keep working), and a table that fails its checks is rolled back,
+never replacing a good one. `transforms.incremental` rebuilds only what changed.
 """
 
 from __future__ import annotations
@@ -68,12 +68,14 @@ class Model:
     sql: str
     refs: set[str] = field(default_factory=set)
     sources: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+    # `-- materialized: view`: a row-by-row projection of one input, built as a view
+    view: bool = False
 
 
 @dataclass
 class ModelResult:
     name: str
-    rows: int
+    rows: int | None  # None for a view (not counted: counting reads all it reads)
     seconds: float
     schema: str = SCHEMA
 
@@ -84,7 +86,8 @@ def load_models(root: Path = ROOT) -> list[Model]:
     for layer in LAYERS:
         for path in sorted((root / layer).glob("*.sql")):
             sql = path.read_text()
-            model = Model(path.stem, layer, sql, set(_REF.findall(sql)), _declared_sources(path, sql))
+            model = Model(path.stem, layer, sql, set(_REF.findall(sql)), _declared_sources(path, sql),
+                          "\n-- materialized: view\n" in f"\n{sql}")
             if model.name in models:
                 raise ValueError(f"two models named {model.name}")
             for key in _SOURCE.findall(sql):
@@ -129,13 +132,13 @@ def _quote_list(values: Sequence[str]) -> str:
 
 
 def _source_relation(wh: Warehouse, schema: str, table: str,
-                     columns: list[tuple[str, str]], where: str | None = None) -> str:
+                     columns: list[tuple[str, str]], relation: str | None = None) -> str:
     present = wh.columns(schema, table)
     if present is None:
         cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in columns)
         return f"(select {cols} where false) as src"
     cols = ", ".join(f"cast({c if c in present else 'null'} as {t}) as {c}" for c, t in columns)
-    return f"(select {cols} from {schema}.{table}{f' where {where}' if where else ''}) as src"
+    return f"(select {cols} from {relation or f'{schema}.{table}'} as raw) as src"
 
 
 SYNC_LOG = f"{INTERNAL_SCHEMA}.sync_log"
@@ -158,23 +161,22 @@ def schema_of(model: Model) -> str:
 
 def render(model: Model, wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
            schemas: dict[str, str] | None = None,
-           filters: Mapping[str, str] | None = None) -> str:
-    """The model's SQL with every placeholder expanded for this warehouse. `filters` keeps
-    only some rows of an input (a ref by name, a source as `schema.table`): a condition
-    on its columns (`transforms.incremental` builds only the changed part of a model)."""
+           relations: Mapping[str, str] | None = None) -> str:
+    """The model's SQL with every placeholder expanded for this warehouse. `relations`
+    reads an input (a ref by name, a source as `schema.table`) from another relation with
+    its columns (`transforms.incremental`: only some rows of it, or its changed rows)."""
     if schemas is None:
         schemas = {m.name: schema_of(m) for m in load_models()}
-    filters = filters or {}
+    relations = relations or {}
     sql = _SOURCE.sub(lambda m: _source_relation(wh, m.group(1), m.group(2),
                                                  model.sources[(m.group(1), m.group(2))],
-                                                 filters.get(f"{m.group(1)}.{m.group(2)}")),
+                                                 relations.get(f"{m.group(1)}.{m.group(2)}")),
                       model.sql)
 
     def ref(m: re.Match) -> str:
         name = m.group(1)
         table = f"{schemas.get(name, SCHEMA)}.{name}"
-        where = filters.get(name)
-        return f"(select * from {table} where {where}) as {name}" if where else table
+        return f"{relations[name]} as {name}" if name in relations else table
 
     sql = _REF.sub(ref, sql)
     sql = _JSON_ELEMENTS.sub(lambda m: wh.json_elements(m.group(1), m.group(2)), sql)
@@ -184,26 +186,49 @@ def render(model: Model, wh: Warehouse, variables: Mapping[str, Sequence[str]] |
     return sql
 
 
-def _swap_in(wh: Warehouse, fresh: str, schema: str, name: str) -> None:
-    """Replaces the table's rows with the new build's in one transaction: readers see the
-    old rows or the new, and the table stays the same object, so an analyst's view on it
-    and a DBA's grant keep working. A table whose columns changed (a new flowsync version)
-    is reshaped in place first (`_reshape`), never dropped."""
-    target = f"{schema}.{name}"
-    new_columns = wh.typed_columns(INTERNAL_SCHEMA, f"{name}__flowsync_new")
-    if not wh.typed_columns(schema, name):
-        wh.execute(f"create table {target} as select * from {fresh} where false")
-    _reshape(wh, schema, name, new_columns)
+def _publish(wh: Warehouse, model: Model, sql: str) -> None:
+    """Replaces the model's rows with those `sql` makes, checked, in one transaction:
+    readers see the old rows or the new, a table that fails its checks is rolled back, and
+    the table stays the same object, so an analyst's view on it and a DBA's grant keep
+    working. A table whose columns changed (a new flowsync version) is reshaped in place
+    first (`_reshape`), never dropped."""
+    schema = schema_of(model)
+    target, probe = f"{schema}.{model.name}", f"{INTERNAL_SCHEMA}.{model.name}__flowsync_new"
+    wh.execute(f"drop table if exists {probe}")
+    wh.execute(f"create table {probe} as select * from (\n{sql}\n) as m where false")
+    new_columns = wh.typed_columns(INTERNAL_SCHEMA, f"{model.name}__flowsync_new")
     names = ", ".join(c for c, _ in new_columns)
+    if not wh.typed_columns(schema, model.name):
+        wh.execute(f"create table {target} as select * from {probe}")
+    wh.execute(f"drop table {probe}")
     wh.execute("begin")
     try:
+        _reshape(wh, schema, model.name, new_columns)
         wh.execute(f"delete from {target}")
-        wh.execute(f"insert into {target} ({names}) select {names} from {fresh}")
-        wh.execute(f"drop table {fresh}")
+        wh.execute(f"insert into {target} ({names}) select {names} from (\n{sql}\n) as m")
+        check(wh, model.name, target)
         wh.execute("commit")
-    except Exception:
+    except BaseException:
         wh.execute("rollback")
         raise
+
+
+def publish_view(wh: Warehouse, model: Model, sql: str) -> bool:
+    """The model as a view (`-- materialized: view`), rebuilt in no time. A table of that
+    name (an older release built every model as a table) is dropped first, unless views
+    of the user's read it: then it stays a table, built as before (False)."""
+    schema = schema_of(model)
+    target = f"{schema}.{model.name}"
+    if model.name in wh.tables(schema):
+        if wh.dependents(schema, model.name):
+            return False
+        wh.execute(f"drop table {target}")
+    try:
+        wh.execute(f"create or replace view {target} as\n{sql}")
+    except Exception:  # Postgres: the columns changed, which only a new view may
+        wh.execute(f"drop view {target}")
+        wh.execute(f"create view {target} as\n{sql}")
+    return True
 
 
 def _reshape(wh: Warehouse, schema: str, name: str, wanted: list[tuple[str, str]]) -> None:
@@ -238,23 +263,18 @@ def build(wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
     results = []
     for model in models:
         if should_stop is not None and should_stop():
-            raise BuildStoppedError(f"stopped before {schema_of(model)}.{model.name}")
+            raise BuildStoppedError(f"stopped before {schema_of(model)}.{model.name}; the "
+                                    "tables built before it are new, the others as they were")
         t0 = time.perf_counter()
         target = f"{schema_of(model)}.{model.name}"
-        fresh = f"{INTERNAL_SCHEMA}.{model.name}__flowsync_new"
-        wh.execute(f"drop table if exists {fresh}")
-        wh.execute(f"create table {fresh} as\n"
-                   f"{render(model, wh, variables, schemas)}")
-        try:
-            check(wh, model.name, fresh)
-        except CheckFailedError:
-            wh.execute(f"drop table if exists {fresh}")
-            raise
-        _swap_in(wh, fresh, schema_of(model), model.name)
+        sql = render(model, wh, variables, schemas)
+        rows = None
+        if not (model.view and publish_view(wh, model, sql)):
+            _publish(wh, model, sql)
+            rows = wh.scalar(f"select count(*) from {target}")
         if schema_of(model) == SCHEMA:
             for statement in comment_statements(SCHEMA, model.name):
                 wh.execute(statement)
-        rows = wh.scalar(f"select count(*) from {target}")
         results.append(ModelResult(model.name, rows, time.perf_counter() - t0, schema_of(model)))
-        log.debug("%s: %d rows (%.2f s)", target, rows, results[-1].seconds)
+        log.debug("%s: %s rows (%.2f s)", target, rows, results[-1].seconds)
     return results

@@ -42,6 +42,13 @@ class Warehouse(ABC):
     def insert_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         """Many rows at once (a bulk load, not one statement per row)."""
 
+    def move_rows(self, table: str, where: str, into: str, columns: str) -> None:
+        """Moves the rows of `table` for which `where` holds into `into` (`columns`, a
+        comma-separated list both have)."""
+        self.execute(f"insert into {into} ({columns}) select {columns} from {table} "
+                     f"where {where}")
+        self.execute(f"delete from {table} where {where}")
+
     def execute(self, sql: str, params: Params = None) -> None:
         self._run(sql, params)
 
@@ -74,6 +81,12 @@ class Warehouse(ABC):
         return [r[0] for r in self.rows(
             "select table_name from information_schema.tables where table_schema = %s "
             "and table_type = 'BASE TABLE' order by 1", (schema,))]
+
+    def views(self, schema: str) -> list[str]:
+        """The views of a schema, by name."""
+        return [r[0] for r in self.rows(
+            "select table_name from information_schema.tables where table_schema = %s "
+            "and table_type = 'VIEW' order by 1", (schema,))]
 
     def close(self) -> None:
         self.conn.close()

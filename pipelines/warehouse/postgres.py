@@ -53,6 +53,11 @@ class PostgresWarehouse(Warehouse):
         cur.execute(sql, params or None)
         return cur
 
+    def move_rows(self, table: str, where: str, into: str, columns: str) -> None:
+        # one pass over the table: the rows deleted are the rows kept
+        self.execute(f"with moved as (delete from {table} where {where} returning {columns}) "
+                     f"insert into {into} ({columns}) select {columns} from moved")
+
     def dependents(self, schema: str, table: str) -> list[str]:
         """Postgres' own dependency records (views and materialized views)."""
         return [r[0] for r in self.rows(

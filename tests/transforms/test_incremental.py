@@ -32,6 +32,7 @@ from tests.worlds import POSTGRES_DSN, small_config
 from transforms.runner import load_models, schema_of
 
 TABLES = [f"{schema_of(m)}.{m.name}" for m in load_models()]
+BUILT = [f"{schema_of(m)}.{m.name}" for m in load_models() if not m.view]  # not views
 INCREMENTAL = "(what changed)"
 
 
@@ -164,7 +165,8 @@ def test_every_change_rebuilt_incrementally_equals_a_full_rebuild(tmp_path: Path
         sim.advance(3600, new_twilio=30, new_hilos=30, finish_fraction=0.5)
         killed = killpoint("model", 5, ["run", "--destination", kind], chain.env(), tmp_path)
         assert killed.returncode != 0
-        assert contents(read) == shown
+        assert {t: r for t, r in contents(read).items() if t in BUILT} == {
+            t: r for t, r in shown.items() if t in BUILT}
         chain.run(args=("transform",))
         chain.equals_full()
 

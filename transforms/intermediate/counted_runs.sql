@@ -2,6 +2,7 @@
 -- runs (Hilos is_test). The one place test runs are left out; every mart that counts
 -- runs reads this. A run without a flow has no flow name here: the per-flow tables group
 -- such runs into one group, whatever names the runs carry.
+-- materialized: view
 -- key: run_id
 -- by flow_runs: run_id
 with runs as (

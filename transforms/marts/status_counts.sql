@@ -1,8 +1,8 @@
 -- grain: one row per provider, account, flow and normalized status that has runs; test runs excluded
 -- key: provider, account, flow_id
--- by counted_runs: provider, account, flow_id
-with runs as (
-    select * from {{ ref('counted_runs') }}
+-- by daily_status_counts: provider, account, flow_id
+with daily as (
+    select * from {{ ref('daily_status_counts') }}
 ),
 
 counted as (
@@ -12,8 +12,8 @@ counted as (
         flow_id,
         status,
         max(flow_name) as flow_name,
-        count(*) as runs
-    from runs
+        cast(sum(runs) as bigint) as runs
+    from daily
     group by provider, account, flow_id, status
 ),
 

@@ -1,8 +1,8 @@
 -- grain: one row per provider, account, flow and stage (entered, started, completed); test runs excluded
 -- key: provider, account, flow_id
--- by counted_runs: provider, account, flow_id
-with runs as (
-    select * from {{ ref('counted_runs') }}
+-- by daily_status_counts: provider, account, flow_id
+with daily as (
+    select * from {{ ref('daily_status_counts') }}
 ),
 
 per_flow as (
@@ -11,10 +11,11 @@ per_flow as (
         account,
         flow_id,
         max(flow_name) as flow_name,
-        count(*) as entered,
-        count(*) filter (where status is distinct from 'pending') as started,
-        count(*) filter (where status = 'completed') as completed
-    from runs
+        cast(sum(runs) as bigint) as entered,
+        cast(coalesce(sum(runs) filter (where status is distinct from 'pending'), 0) as bigint)
+            as started,
+        cast(coalesce(sum(runs) filter (where status = 'completed'), 0) as bigint) as completed
+    from daily
     group by provider, account, flow_id
 ),
 

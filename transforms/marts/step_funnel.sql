@@ -1,8 +1,8 @@
 -- grain: one row per Twilio Studio account, flow and widget reached by an ended execution
 -- (a step's transitioned_to; Ended excluded)
--- rebuilt whole when a Twilio execution, step, flow or widget changed; flow_runs'
--- Twilio rows and the last steps change only with those
--- covered: flow_runs, twilio_last_steps
+-- rebuilt whole when a Twilio execution, step, flow or widget changed; the outcomes
+-- (twilio_runs) and the last steps change only with those
+-- covered: twilio_runs, twilio_last_steps
 with executions as (
     select * from {{ ref('stg_twilio_executions') }}
     where provider_status = 'ended'
@@ -28,10 +28,9 @@ depths as (
     select * from {{ ref('twilio_widget_depths') }}
 ),
 
--- each ended execution's outcome, as flow_runs decides it
+-- each ended execution's outcome, as flow_runs shows it
 runs as (
-    select run_id, status from {{ ref('flow_runs') }}
-    where provider = 'twilio_studio'
+    select run_id, status from {{ ref('twilio_runs') }}
 ),
 
 ended_per_flow as (

@@ -2,6 +2,7 @@
 -- source hilos.flow_execution_contacts: id text, status text, created_on timestamptz,
 --   is_test boolean, flow text, flow_name text, flow_version text, contact__phone text,
 --   account text
+-- materialized: view
 -- key: run_id
 -- by hilos.flow_execution_contacts: id
 with source as (

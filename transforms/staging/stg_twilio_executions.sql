@@ -1,6 +1,7 @@
 -- grain: one row per Twilio Studio execution
 -- source twilio_studio.executions: sid text, flow_sid text, status text,
 --   date_created timestamptz, contact_channel_address text, account text
+-- materialized: view
 -- key: execution_sid
 -- by twilio_studio.executions: sid
 with source as (

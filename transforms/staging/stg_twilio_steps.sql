@@ -2,6 +2,7 @@
 -- source twilio_studio.execution_steps: sid text, execution_sid text, flow_sid text,
 --   name text, transitioned_from text, transitioned_to text, date_created timestamptz,
 --   account text
+-- materialized: view
 -- key: step_sid
 -- by twilio_studio.execution_steps: sid
 with source as (
