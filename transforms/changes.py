@@ -10,6 +10,9 @@ A model's header says it:
   too (read whole; a changed row of it changes the parts of the model's rows it matches);
 - `-- covered: INPUT, ...`: inputs whose changes always come with a change of another input
   of the model (their changes are left to that one);
+- `-- union`: each row is a row of one of its inputs (all `by`, keyed alike, no key in
+  two of them): a part is read from the changed rows of the input it changed in, without
+  reading the other inputs;
 - `-- materialized: view`: a row-by-row projection of its one input (no joins, no
   grouping); nothing to rebuild, and its changed rows are the view of its input's.
 
@@ -34,6 +37,7 @@ Variables = Mapping[str, Sequence[str]] | None
 _KEY = re.compile(r"^-- key: (.*)$", re.M)
 _INPUT = re.compile(r"^-- (by|lookup) ([\w.]+): (.*)$", re.M)
 _COVERED = re.compile(r"^-- covered: (.*)$", re.M)
+_UNION = re.compile(r"^-- union$", re.M)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -53,6 +57,7 @@ class Plan:
     by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     lookup: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     covered: frozenset[str] = frozenset()
+    union: bool = False
 
     @classmethod
     def of(cls, model: Model) -> Plan:
@@ -61,13 +66,16 @@ class Plan:
         for kind, name, cols in _INPUT.findall(model.sql):
             found[kind][name] = _names(cols)
         covered = frozenset(n for m in _COVERED.findall(model.sql) for n in _names(m))
-        plan = cls(_names(key.group(1)) if key else (), found["by"], found["lookup"], covered)
+        plan = cls(_names(key.group(1)) if key else (), found["by"], found["lookup"], covered,
+                   bool(_UNION.search(model.sql)))
         unknown = ({*plan.by, *plan.lookup, *plan.covered} - inputs(model))
         if unknown or any(len(c) != len(plan.key) for c in plan.by.values()):
             raise ValueError(f"{model.name}.sql: its incremental header names "
                              f"{sorted(unknown) or 'a by input whose columns are not the key'}")
         if model.view and (len(inputs(model)) != 1 or set(plan.by) != inputs(model)):
             raise ValueError(f"{model.name}.sql: a view reads one input, by its key")
+        if plan.union and set(plan.by) != inputs(model):
+            raise ValueError(f"{model.name}.sql: a union reads every input by its key")
         return plan
 
 
@@ -98,6 +106,7 @@ class Changes:
         self.reader: Warehouse = _SourceColumns(wh)  # type: ignore[assignment]
         self.variables, self.schemas = variables, schemas
         self.changed: dict[str, str | None] = {}
+        self.current: dict[str, str] = {}  # the rows now, of the parts that changed
         self.made: dict[str, str] = {}  # scratch table by the query that filled it
         self.nulls: dict[tuple[str, str], bool] = {}
         for table in wh.tables(INTERNAL_SCHEMA):  # left by a bug, never by a kill: the
@@ -131,7 +140,7 @@ class Changes:
                                f"select * from {name} where _dlt_load_id in (select load_id "
                                f"from {self.new_loads} where dataset = '{schema}')")
             if self.wh.scalar(f"select count(*) from {rows}"):
-                query = f"select * from {rows}"
+                query = self.current[name] = f"select * from {rows}"
         self.changed[name] = query
         return query
 
@@ -155,10 +164,14 @@ class Changes:
                       for i, q in changed.items() if i in plan.lookup]
             keys = self._table(f"{model.name}__flowsync_keys",
                                "select distinct * from (" + " union all ".join(parts) + ") as k")
-            relations = {i: self._table(f"{model.name}__flowsync_in{n}",
-                                        f"select * from {self._relation(i)} where "
-                                        f"{self._match(keys, cols)}")
-                         for n, (i, cols) in enumerate(sorted(plan.by.items()))}
+            if plan.union and set(changed) <= set(self.current):
+                relations = {i: f"({self.current[i]})" if i in changed else
+                             f"(select * from {self._relation(i)} where false)" for i in plan.by}
+            else:
+                relations = {i: self._table(f"{model.name}__flowsync_in{n}",
+                                            f"select * from {self._relation(i)} where "
+                                            f"{self._match(keys, cols)}")
+                             for n, (i, cols) in enumerate(sorted(plan.by.items()))}
         fresh = self._table(f"{model.name}__flowsync_new", render(
             model, self.reader, self.variables, self.schemas, relations))
         check(self.wh, model.name, fresh)
@@ -172,6 +185,7 @@ class Changes:
             self.wh.move_rows(target, self._match(keys, plan.key), touched, names)
             self.wh.execute(f"insert into {touched} ({names}) select {names} from {fresh}")
             self.changed[model.name] = f"select * from {touched}"
+            self.current[model.name] = f"select * from {fresh}"
         self.wh.execute(f"insert into {target} ({names}) select {names} from {fresh}")
         return int(self.wh.scalar(f"select count(*) from {fresh}"))
 
@@ -184,6 +198,9 @@ class Changes:
             (name, query), = changed.items()
             self.changed[model.name] = ALL if query == ALL else render(
                 model, self.reader, self.variables, self.schemas, {name: f"({query})"})
+            if name in self.current:
+                self.current[model.name] = render(model, self.reader, self.variables,
+                                                  self.schemas, {name: f"({self.current[name]})"})
         return 0
 
     def _relation(self, name: str) -> str:

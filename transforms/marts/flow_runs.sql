@@ -3,6 +3,7 @@
 -- key: run_id
 -- by stg_hilos_contact_runs: run_id
 -- by twilio_runs: run_id
+-- union
 with hilos as (
     select * from {{ ref('stg_hilos_contact_runs') }}
 ),

@@ -21,8 +21,11 @@ last_success as (
 
 runs as (
     select
-        provider as source, account, max(started_at) as newest_started_at, count(*) as runs
-    from {{ ref('flow_runs') }}
+        provider as source,
+        account,
+        max(newest_started_at) as newest_started_at,
+        cast(sum(runs) as bigint) as runs
+    from {{ ref('daily_run_counts') }}
     group by provider, account
 ),
 
