@@ -193,11 +193,13 @@ def _load_in_checkpoints(pipeline: dlt.Pipeline, spec: Source, http: HttpClient,
                          build: Callable[[], Any]) -> None:
     """Loads the source until it has nothing left, one load per checkpoint: rows and
     cursors are committed together each time, so a kill loses one checkpoint at most."""
+    loads: list[str] = []
     while True:
         checkpoint.start(http)
         pipeline.extract(build(), loader_file_format=destination.loader_file_format)
         pipeline.normalize()
-        record_load(pipeline, destination.load(pipeline))
+        loads += destination.load(pipeline)
+        record_load(pipeline, loads)
         delete_loaded_packages(pipeline)
         result.loaded = True
         result.checkpoints += 1
@@ -205,6 +207,8 @@ def _load_in_checkpoints(pipeline: dlt.Pipeline, spec: Source, http: HttpClient,
         for table, n in rows.items():
             result.rows[table] = result.rows.get(table, 0) + n
         if not checkpoint.reached:
+            if result.checkpoints > 1:  # a row read again in a later load counts once
+                result.rows = _rows_loaded(destination, spec.dataset, result, loads)
             return
         # (a table listed whole in every load is no progress)
         whole = {t.name for t in spec.tables if t.every_load}
@@ -226,6 +230,21 @@ def _stopped(result: SourceRun, pipeline: dlt.Pipeline | None) -> None:
     kept = f"stopped; {result.checkpoints} checkpoint load(s) kept"
     result.error = (f"{kept}, the last one completes next run" if result.load_pending
                     else f"{kept}; what it fetched since is fetched again next run")
+
+
+def _rows_loaded(destination: Destination, dataset: str, result: SourceRun,
+                 loads: list[str]) -> dict[str, int]:
+    """Rows per table whose last load was one of `loads`: each row once, however many of
+    the run's loads read it (a window read again, an open run checked again)."""
+    marks = ", ".join(["%s"] * len(loads))
+    counted = dict(result.rows)  # a table without load ids keeps what extract counted
+    with destination.warehouse() as wh:
+        for table in result.rows:
+            if {"account", "_dlt_load_id"} <= (wh.columns(dataset, table) or set()):
+                counted[table] = int(wh.scalar(
+                    f"select count(*) from {dataset}.{table} where account = %s and "
+                    f"_dlt_load_id in ({marks})", (result.account.name, *loads)))
+    return counted
 
 
 def _extracted_rows(pipeline: dlt.Pipeline) -> dict[str, int]:

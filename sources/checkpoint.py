@@ -38,6 +38,13 @@ class Checkpoint:
         self._t0 = clock()
         self._r0 = 0
         self.reached = False
+        self._finished: set[str] = set()
+
+    @property
+    def finished(self) -> set[str]:
+        """What a source finished in an earlier load of this run (a Twilio flow read to its
+        end): a later load of the run does not read it again."""
+        return self._finished
 
     def start(self, http: HttpClient) -> None:
         """Begins a budget for the next load, counting `http`'s requests from now."""
@@ -55,4 +62,12 @@ class Checkpoint:
         return self.reached
 
 
-NEVER = Checkpoint(float("inf"), 2**62)  # one load for everything: tests, direct use
+class _Never(Checkpoint):
+    """One load for everything, shared by every run: it keeps nothing between them."""
+
+    @property
+    def finished(self) -> set[str]:
+        return set()
+
+
+NEVER = _Never(float("inf"), 2**62)  # one load for everything: tests, direct use

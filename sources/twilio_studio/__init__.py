@@ -151,7 +151,8 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     """One row per execution at its latest state; steps of newly ended ones on the side.
 
     At a checkpoint no new flow starts (the others keep their cursors) and no new steps
-    fetch starts (the rest wait in `steps_pending`, fetched first next load).
+    fetch starts (the rest wait in `steps_pending`, fetched first next load). A flow read
+    to its end in an earlier load of the run is not read again.
     """
     state = dlt.current.resource_state()
     cursors: dict[str, dict] = state.setdefault("flows", {})
@@ -166,7 +167,8 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
                                          if f in flow_sids]
     tasks = (lambda emit, sid=sid: sync_flow(client, sid, FlowCursor.from_state(cursors.get(sid)),
                                               initial_date, quarantine, emit, scrubs[0])
-             for sid in _until_due(flow_sids, checkpoint, []))
+             for sid in _until_due([f for f in flow_sids if f not in checkpoint.finished],
+                                   checkpoint, []))
     once = OncePerLoad("sid", "Twilio Studio executions")
     for msg in fan_in(tasks, max_workers, depth=max_workers * 2, name="twilio-flow"):
         if isinstance(msg, Rows):
@@ -178,6 +180,7 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
                 yield quarantined(msg.bad)
         elif isinstance(msg, FlowDone):
             cursors[msg.flow_sid] = msg.cursor.to_state()
+            checkpoint.finished.add(msg.flow_sid)  # read to its end: not again this run
             need_steps.extend((msg.flow_sid, sid) for sid in msg.need_steps)
         elif isinstance(msg, FlowGone):
             cursors.pop(msg.flow_sid, None)
