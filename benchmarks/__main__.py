@@ -34,6 +34,7 @@ import httpx
 from benchmarks.common import serve_simulator
 from benchmarks.killed import killed_half
 from benchmarks.killed import report as killed_report
+from benchmarks.transform import section as transform_section
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTENDERS = ("floor", "peer", "naive", "flowsync")  # flowsync last: its incremental runs follow
@@ -285,6 +286,9 @@ def main() -> None:
                         help="the simulator answers 429 (20429) above N Twilio requests at "
                              "once during the latency run; 0: no limit")
     parser.add_argument("--latency-workers", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--transform-runs", type=int, nargs="*", default=None,
+                        help="Hilos runs for the rebuild after a change (default 1000000 "
+                             "10000000; benchmarks.transform)")
     args = parser.parse_args()
     if args.hilos_runs is None:
         args.hilos_runs = [10_000] if args.quick else [100_000, 1_000_000]
@@ -294,6 +298,8 @@ def main() -> None:
         args.latency_executions = 500 if args.quick else 2_000
     if args.quick:
         args.latency_workers = [1, 4]
+    if args.transform_runs is None:
+        args.transform_runs = [100_000] if args.quick else [1_000_000, 10_000_000]
 
     out: dict = {"machine": machine(), "started": datetime.now(UTC).isoformat(),
                  "settings": {k: v for k, v in vars(args).items()},
@@ -305,8 +311,11 @@ def main() -> None:
         scale("twilio", runs, args, out)
     if args.latency_executions:
         latency(args, out)
+    out["transform"] = transform_section(args.transform_runs)
     print()
     print(report(out))
+    print("\nThe analytics rebuild after a change, against a full rebuild "
+          "(benchmarks.transform):\n" + "\n".join(out["transform"]))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(out, indent=2))

@@ -95,10 +95,13 @@ def flowsync(provider: str, cfg: dict, workdir: Path) -> int:
                           SOURCES__TWILIO_STUDIO__AUTH_TOKEN=t["auth_token"],
                           SOURCES__TWILIO_STUDIO__MAX_WORKERS=str(cfg["workers"]))
         source = "twilio_studio"
+    from pipelines.accounts import accounts
     from pipelines.runner import run_source
     from pipelines.warehouse.duckdb import duckdb_destination
+    from sources import registry
 
-    result = run_source(source, duckdb_destination(str(workdir / "flowsync.duckdb")))
+    (account,) = accounts(registry.get(source))
+    result = run_source(account, duckdb_destination(str(workdir / "flowsync.duckdb")))
     if not result.ok:
         raise SystemExit(f"flowsync failed: {result.error}")
     return sum(result.rows.values())

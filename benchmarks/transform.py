@@ -151,6 +151,34 @@ def measure(kind: str, runs: int, changes: list[float]) -> list[str]:
     return lines
 
 
+def section(runs: list[int]) -> list[str]:
+    """The figures of `python -m benchmarks`: each size on DuckDB, and on Postgres when
+    the server answers."""
+    lines = []
+    for kind in ("duckdb", "postgres"):
+        if kind == "postgres" and not _postgres_answers():
+            lines.append("postgres: no server answered (FLOWSYNC_BENCH_POSTGRES); skipped")
+            continue
+        for n in runs:
+            figures = measure(kind, n, [0.001, 0.01])
+            print("\n".join(figures), flush=True)
+            lines += figures
+    return lines
+
+
+def _postgres_answers() -> bool:
+    import psycopg2
+
+    from benchmarks.lock_hold import LOCAL_POSTGRES
+
+    try:
+        psycopg2.connect(os.environ.get("FLOWSYNC_BENCH_POSTGRES", LOCAL_POSTGRES),
+                         connect_timeout=3).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1_000_000)
