@@ -32,7 +32,7 @@ from dlt.destinations.job_client_impl import SqlLoadJob
 from dlt.pipeline.pipeline import Pipeline
 
 import pipelines.privacy
-import transforms.incremental
+import transforms.changes
 import transforms.runner
 from pipelines.cli import main
 from sources.http import HttpClient
@@ -42,7 +42,7 @@ POINTS: dict[str, list[tuple[Any, str]]] = {
     "normalized": [(Pipeline, "normalize")],
     "staged": [(DuckDbCopyJob, "run"), (PostgresCsvCopyJob, "run")],
     "sql": [(SqlLoadJob, "run")],
-    "model": [(transforms.runner, "check"), (transforms.incremental, "check")],
+    "model": [(transforms.runner, "check"), (transforms.changes, "check")],
     "hashed": [(pipelines.privacy, "_apply_hashes")],
 }
 

@@ -10,7 +10,9 @@ from the original, so an error that builds up over several runs shows too.
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import signal
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -164,7 +166,7 @@ def test_every_change_rebuilt_incrementally_equals_a_full_rebuild(tmp_path: Path
         shown = chain.equals_full()
         sim.advance(3600, new_twilio=30, new_hilos=30, finish_fraction=0.5)
         killed = killpoint("model", 5, ["run", "--destination", kind], chain.env(), tmp_path)
-        assert killed.returncode != 0
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
         assert {t: r for t, r in contents(read).items() if t in BUILT} == {
             t: r for t, r in shown.items() if t in BUILT}
         chain.run(args=("transform",))
@@ -194,4 +196,20 @@ def test_every_change_rebuilt_incrementally_equals_a_full_rebuild(tmp_path: Path
         chain.run("(in full: stored contact data was rewritten for privacy)")
         sim.advance(3600, new_twilio=20, new_hilos=20, finish_fraction=0.5)
         chain.run()
+        chain.equals_full()
+
+
+def test_a_stop_inside_the_rebuild_of_what_changed_leaves_every_table_as_it_was(
+        tmp_path: Path) -> None:
+    with Simulator(small_config()) as sim, warehouse("duckdb", tmp_path) as (dest, read):
+        chain = Chain("duckdb", sim, tmp_path, dest, read)
+        chain.run("(in full: no earlier build)")
+        before = {t: r for t, r in contents(read).items() if t in BUILT}
+        sim.advance(3600, new_twilio=20, new_hilos=20, finish_fraction=0.5)
+        stopped = killpoint("model", 2, ["run"], chain.env(), tmp_path, "TERM")
+        assert stopped.returncode == 143, stopped.stderr
+        assert re.search(r"flowsync: transform: stopped before analytics(_internal)?\.\w+; "
+                         r"every analytics table is as it was", stopped.stderr), stopped.stderr
+        assert {t: r for t, r in contents(read).items() if t in BUILT} == before
+        chain.run(args=("transform",))
         chain.equals_full()
