@@ -38,15 +38,7 @@ def main() -> None:
                     twilio_executions=args.twilio_executions, history_days=20)
     with Simulator(cfg) as sim, tempfile.TemporaryDirectory(prefix="flowsync-lock-") as tmp, \
             _Database(args.destination) as dsn:
-        env = {**os.environ, "FLOWSYNC__STATE_DIR": f"{tmp}/state",
-               "DESTINATION__DUCKDB__CREDENTIALS": f"{tmp}/w.duckdb",
-               "SOURCES__HILOS__BASE_URL": sim.base_url,
-               "SOURCES__HILOS__API_TOKEN": cfg.hilos_api_token,
-               "SOURCES__TWILIO_STUDIO__BASE_URL": sim.base_url,
-               "SOURCES__TWILIO_STUDIO__ACCOUNT_SID": cfg.twilio_account_sid,
-               "SOURCES__TWILIO_STUDIO__AUTH_TOKEN": cfg.twilio_auth_token}
-        if dsn:
-            env["DESTINATION__POSTGRES__CREDENTIALS"] = dsn
+        env = flowsync_env(sim, tmp, dsn)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--no-transform",
                         "--destination", args.destination], env=env, check=True,
@@ -59,6 +51,22 @@ def main() -> None:
           f"(median {statistics.median(held):.2f} s)")
     print(f"floor, one copy of the raw contact runs: {statistics.median(floor):.2f} s; "
           f"ratio {statistics.median(held) / statistics.median(floor):.1f}x")
+
+
+def flowsync_env(sim: Simulator, tmp: str, dsn: str | None) -> dict[str, str]:
+    """The environment of a `flowsync` subprocess against `sim`: its state and DuckDB file
+    in `tmp`, the Postgres database `dsn` when there is one."""
+    cfg = sim.world.config
+    env = {**os.environ, "FLOWSYNC__STATE_DIR": f"{tmp}/state",
+           "DESTINATION__DUCKDB__CREDENTIALS": f"{tmp}/w.duckdb",
+           "SOURCES__HILOS__BASE_URL": sim.base_url,
+           "SOURCES__HILOS__API_TOKEN": cfg.hilos_api_token,
+           "SOURCES__TWILIO_STUDIO__BASE_URL": sim.base_url,
+           "SOURCES__TWILIO_STUDIO__ACCOUNT_SID": cfg.twilio_account_sid,
+           "SOURCES__TWILIO_STUDIO__AUTH_TOKEN": cfg.twilio_auth_token}
+    if dsn:
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = dsn
+    return env
 
 
 def _measure(kind: str, repeat: int) -> tuple[list[float], list[float]]:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.lock_hold import _Database
+from benchmarks.lock_hold import _Database, flowsync_env
 from simulator import SimConfig, Simulator
 
 SEED_RUNS, SEED_EXECUTIONS, SEED_DAYS = 20_000, 2_000, 20
@@ -37,14 +37,7 @@ def _load_seed(kind: str, tmp: str, dsn: str | None) -> None:
     cfg = SimConfig(seed=3, hilos_flows=8, hilos_contact_runs=SEED_RUNS, twilio_flows=10,
                     twilio_executions=SEED_EXECUTIONS, history_days=SEED_DAYS)
     with Simulator(cfg) as sim:
-        env = {**os.environ, "FLOWSYNC__STATE_DIR": f"{tmp}/state",
-               "SOURCES__HILOS__BASE_URL": sim.base_url,
-               "SOURCES__HILOS__API_TOKEN": cfg.hilos_api_token,
-               "SOURCES__TWILIO_STUDIO__BASE_URL": sim.base_url,
-               "SOURCES__TWILIO_STUDIO__ACCOUNT_SID": cfg.twilio_account_sid,
-               "SOURCES__TWILIO_STUDIO__AUTH_TOKEN": cfg.twilio_auth_token}
-        if dsn:
-            env["DESTINATION__POSTGRES__CREDENTIALS"] = dsn
+        env = flowsync_env(sim, tmp, dsn)
         subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--no-transform",
                         "--destination", kind], env=env, check=True, stdout=subprocess.DEVNULL)
 
