@@ -43,11 +43,14 @@ class Checkpoint:
     @property
     def finished(self) -> set[str]:
         """What a source finished in an earlier load of this run (a Twilio flow read to its
-        end): a later load of the run does not read it again."""
+        end): a later load of the run does not read it again; the next run does."""
         return self._finished
 
     def start(self, http: HttpClient) -> None:
-        """Begins a budget for the next load, counting `http`'s requests from now."""
+        """Begins a budget for the next load, counting `http`'s requests from now. After a
+        load that ended before its budget (the run's last), this begins a new run."""
+        if not self.reached:
+            self._finished.clear()
         self._http = http
         self._t0 = self._clock()
         self._r0 = http.request_count

@@ -48,6 +48,24 @@ def test_a_checkpoint_is_due_after_its_seconds_or_requests_and_stays_due() -> No
     assert cp.due()
 
 
+def test_what_a_run_finished_is_kept_for_its_later_loads_only() -> None:
+    http = FakeHttp()
+    cp = Checkpoint(seconds=1e9, requests=10)
+    cp.start(http)  # type: ignore[arg-type]
+    cp.finished.add("FW1")
+    http.request_count = 10
+    assert cp.due()
+    cp.start(http)  # type: ignore[arg-type]  # the run's next load: FW1 is not read again
+    assert cp.finished == {"FW1"}
+    assert not cp.due()  # this load ends before its budget: the run's last
+    cp.start(http)  # type: ignore[arg-type]  # a new run reads everything
+    assert cp.finished == set()
+    from sources.checkpoint import NEVER
+
+    NEVER.finished.add("FW1")  # one load a run, shared by every run: keeps nothing
+    assert NEVER.finished == set()
+
+
 def load_in_checkpoints(runner: SourceRunner, checkpoint: Checkpoint,
                         between: Callable[[], None]) -> list[int]:
     """Runs loads until one finishes within its budget; `between` runs between loads.
