@@ -136,11 +136,10 @@ def _record(wh: Warehouse, privacy: Privacy) -> None:
     wh.execute(f"create schema if not exists {INTERNAL_SCHEMA}")
     wh.execute(f"create table if not exists {MARKER} (mode text, key_id text, "
                "set_at timestamptz, checked boolean)")
-    wh.execute("begin")
-    wh.execute(f"delete from {MARKER}")
-    wh.execute(f"insert into {MARKER} values (%s, %s, %s, true)",
-               (str(privacy.mode), privacy.key_id, datetime.now(UTC)))
-    wh.execute("commit")
+    with wh.transaction():
+        wh.execute(f"delete from {MARKER}")
+        wh.execute(f"insert into {MARKER} values (%s, %s, %s, true)",
+                   (str(privacy.mode), privacy.key_id, datetime.now(UTC)))
 
 
 def mark_unchecked(wh: Warehouse) -> None:

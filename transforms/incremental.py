@@ -29,10 +29,10 @@ from .runner import (
     ROOT,
     SCHEMA,
     VARIABLES,
-    BuildStoppedError,
     Model,
     ModelResult,
     build,
+    each_model,
     load_models,
     schema_of,
 )
@@ -93,13 +93,12 @@ def rebuild(wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
     invalidate(wh, because)  # a full rebuild killed half way is done again in full
     loads = _complete_loads(wh, models)
     results = build(wh, variables, models, should_stop)
-    wh.execute("begin")
-    wh.execute(f"delete from {LOADS}")
-    for dataset, load_id in loads:
-        wh.execute(f"insert into {LOADS} values (%s, %s)", (dataset, load_id))
-    wh.execute(f"delete from {STATE}")
-    wh.execute(f"insert into {STATE} values (%s, null, %s)", (mark, datetime.now(UTC)))
-    wh.execute("commit")
+    with wh.transaction():
+        wh.execute(f"delete from {LOADS}")
+        for dataset, load_id in loads:
+            wh.execute(f"insert into {LOADS} values (%s, %s)", (dataset, load_id))
+        wh.execute(f"delete from {STATE}")
+        wh.execute(f"insert into {STATE} values (%s, null, %s)", (mark, datetime.now(UTC)))
     return Built(results, because)
 
 
@@ -147,16 +146,12 @@ def _update(wh: Warehouse, models: list[Model], plans: Mapping[str, Plan],
             should_stop: Callable[[], bool] | None) -> list[ModelResult]:
     """The incremental rebuild, in one transaction (see the module)."""
     schemas = {m.name: schema_of(m) for m in models}
-    wh.execute("begin")
-    try:
+    results = []
+    with wh.transaction():
         _note_new_loads(wh, models)
         views = {m.name for m in models if m.view and m.name in wh.views(schemas[m.name])}
         changes = Changes(wh, views, NEW_LOADS, variables, schemas)
-        results = []
-        for model in models:
-            if should_stop is not None and should_stop():
-                raise BuildStoppedError(f"stopped before {schemas[model.name]}.{model.name}; "
-                                        "every analytics table is as it was")
+        for model in each_model(models, should_stop, "every analytics table is as it was"):
             t0 = time.perf_counter()
             rows = changes.follow(model, plans[model.name])
             if schemas[model.name] == SCHEMA:
@@ -165,10 +160,6 @@ def _update(wh: Warehouse, models: list[Model], plans: Mapping[str, Plan],
                                        schemas[model.name]))
         changes.drop()
         _remember_new_loads(wh)
-        wh.execute("commit")
-    except BaseException:
-        wh.execute("rollback")
-        raise
     return results
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from graphlib import TopologicalSorter
@@ -201,16 +201,11 @@ def _publish(wh: Warehouse, model: Model, sql: str) -> None:
     if not wh.typed_columns(schema, model.name):
         wh.execute(f"create table {target} as select * from {probe}")
     wh.execute(f"drop table {probe}")
-    wh.execute("begin")
-    try:
+    with wh.transaction():
         _reshape(wh, schema, model.name, new_columns)
         wh.execute(f"delete from {target}")
         wh.execute(f"insert into {target} ({names}) select {names} from (\n{sql}\n) as m")
         check(wh, model.name, target)
-        wh.execute("commit")
-    except BaseException:
-        wh.execute("rollback")
-        raise
 
 
 def publish_view(wh: Warehouse, model: Model, sql: str) -> bool:
@@ -248,6 +243,16 @@ def _reshape(wh: Warehouse, schema: str, name: str, wanted: list[tuple[str, str]
             wh.execute(f"alter table {target} drop column {column}")
 
 
+def each_model(models: list[Model], should_stop: Callable[[], bool] | None,
+               left: str) -> Iterator[Model]:
+    """The models in order; BuildStoppedError (saying what is `left`) before the first one
+    built after `should_stop` says so."""
+    for model in models:
+        if should_stop is not None and should_stop():
+            raise BuildStoppedError(f"stopped before {schema_of(model)}.{model.name}; {left}")
+        yield model
+
+
 def build(wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
           models: list[Model] | None = None,
           should_stop: Callable[[], bool] | None = None) -> list[ModelResult]:
@@ -261,10 +266,8 @@ def build(wh: Warehouse, variables: Mapping[str, Sequence[str]] | None = None,
     models = models or every
     schemas = {m.name: schema_of(m) for m in [*every, *models]}
     results = []
-    for model in models:
-        if should_stop is not None and should_stop():
-            raise BuildStoppedError(f"stopped before {schema_of(model)}.{model.name}; the "
-                                    "tables built before it are new, the others as they were")
+    for model in each_model(models, should_stop,
+                            "the tables built before it are new, the others as they were"):
         t0 = time.perf_counter()
         target = f"{schema_of(model)}.{model.name}"
         sql = render(model, wh, variables, schemas)

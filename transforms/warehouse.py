@@ -10,7 +10,8 @@ how a row is named, how many rows are loaded at once) is each database's subclas
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 Params = Sequence[Any] | None
@@ -48,6 +49,18 @@ class Warehouse(ABC):
         self.execute(f"insert into {into} ({columns}) select {columns} from {table} "
                      f"where {where}")
         self.execute(f"delete from {table} where {where}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together, or (on any exception, a stop included)
+        rolls back: readers see all of it or none."""
+        self.execute("begin")
+        try:
+            yield
+        except BaseException:
+            self.execute("rollback")
+            raise
+        self.execute("commit")
 
     def execute(self, sql: str, params: Params = None) -> None:
         self._run(sql, params)
