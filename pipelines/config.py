@@ -21,11 +21,14 @@ from sources.privacy import Privacy
 from sources.spec import Setting, as_list, iana_zone, one_of
 
 GENERAL = (
-    # a long run commits what it fetched at least this often (seconds, requests)
+    # a long run commits what it fetched at least this often (seconds, requests, rows)
     Setting("checkpoint.seconds", int(checkpoint.DEFAULT_SECONDS), whole=True, minimum=1),
     # (a read goes on one page early, a cheap guard: a budget of a few requests would
     # spend itself on that page)
     Setting("checkpoint.requests", checkpoint.DEFAULT_REQUESTS, whole=True, minimum=20),
+    # ... and at least every this many rows fetched: what a load holds in memory grows
+    # with its rows
+    Setting("checkpoint.rows", checkpoint.DEFAULT_ROWS, whole=True, minimum=100),
     # the deployment's working state (dlt's pipelines: cursors, load packages) and locks;
     # by default beside the DuckDB file (<file>.state) or, for Postgres,
     # ./flowsync-postgres.state
@@ -52,6 +55,7 @@ GENERAL = (
     Setting("destination.duckdb.credentials", "flowsync.duckdb"),
     # DuckDB's own default is 80% of RAM, and it caches what a load writes up to that: a
     # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).
+    # Not lower: at 64MB a 1M-execution Twilio load failed to commit ("failed to pin block")
     Setting("destination.duckdb.memory_limit", "256MB"),
     Setting("destination.postgres.credentials", secret=True),
     # seconds: a statement the server runs longer than this is cancelled (by the server)

@@ -90,6 +90,8 @@ class ListRead:
                 self.watched.update(r["id"] for r in kept if r["created_on"] == self.watch)
             progressed = progressed or bool(kept)
             last = (rows, raw)
+            if self.checkpoint is not None:
+                self.checkpoint.count(len(kept))
             yield kept, bad
             if done:
                 read_all = False

@@ -151,8 +151,9 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     """One row per execution at its latest state; steps of newly ended ones on the side.
 
     At a checkpoint no new flow starts (the others keep their cursors) and no new steps
-    fetch starts (the rest wait in `steps_pending`, fetched first next load). A flow read
-    to its end in an earlier load of the run is not read again.
+    fetch starts (the rest wait in `steps_pending`, fetched first next load; no flow is
+    read in a load those fill). Executions and steps count towards the checkpoint's rows.
+    A flow read to its end in an earlier load of the run is not read again.
     """
     state = dlt.current.resource_state()
     cursors: dict[str, dict] = state.setdefault("flows", {})
@@ -162,13 +163,21 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
         del cursors[gone]
     quarantine = Quarantine("Twilio Studio", "executions")
     failures: list[str] = []
-    # steps that failed last time come first; a flow gone since drops its pending steps
-    need_steps: list[tuple[str, str]] = [(f, e) for f, e in state.get("steps_pending") or []
-                                         if f in flow_sids]
+    unfetched: list[tuple[str, str]] = []
+    deferred: list[tuple[str, str]] = []
+    steps_once = OncePerLoad("sid", "Twilio Studio execution_steps")
+    # steps a checkpoint left (or that failed) come first; a flow gone since drops its
+    # pending steps. While they fill the load, no flow is read: the backlog never grows.
+    pending = list(dict.fromkeys((f, e) for f, e in state.get("steps_pending") or []
+                                 if f in flow_sids))
+    yield from _steps(client, _until_due(pending, checkpoint, deferred), max_workers,
+                      unfetched, checkpoint, steps_once, scrubs[1])
+    need_steps: list[tuple[str, str]] = []
     tasks = (lambda emit, sid=sid: sync_flow(client, sid, FlowCursor.from_state(cursors.get(sid)),
-                                              initial_date, quarantine, emit, scrubs[0])
+                                              initial_date, quarantine,
+                                              _counting(emit, checkpoint), scrubs[0])
              for sid in _until_due([f for f in flow_sids if f not in checkpoint.finished],
-                                   checkpoint, []))
+                                   checkpoint, [], first=not pending))
     once = OncePerLoad("sid", "Twilio Studio executions")
     for msg in fan_in(tasks, max_workers, depth=max_workers * 2, name="twilio-flow"):
         if isinstance(msg, Rows):
@@ -190,10 +199,12 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
             failures.append(f"flow {msg.flow_sid}: {msg.error}")
     quarantine.report()
     once.report()
-    unfetched: list[tuple[str, str]] = []
-    deferred: list[tuple[str, str]] = []
-    wanted_steps = _until_due(list(dict.fromkeys(need_steps)), checkpoint, deferred)
-    yield from _steps(client, wanted_steps, max_workers, unfetched, scrubs[1])
+    asked = set(pending)
+    wanted_steps = _until_due([e for e in dict.fromkeys(need_steps) if e not in asked],
+                              checkpoint, deferred)
+    yield from _steps(client, wanted_steps, max_workers, unfetched, checkpoint, steps_once,
+                      scrubs[1])
+    steps_once.report()
     if unfetched:
         log.error("Twilio Studio: steps of %d execution(s) could not be fetched; tried again "
                   "next sync", len(unfetched))
@@ -208,10 +219,21 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     state["failures"] = failures
 
 
-def _until_due(items: list, checkpoint: Checkpoint, rest: list) -> Iterator:
-    """The items until the checkpoint is due (the first one always); `rest` gets the others."""
+def _counting(emit: Any, checkpoint: Checkpoint) -> Any:
+    """`emit`, counting the rows towards the checkpoint as the worker reads them (the
+    next flow starts on a worker before the resource has taken these)."""
+    def counted(msg: Any) -> None:
+        if isinstance(msg, Rows):
+            checkpoint.count(len(msg.rows))
+        emit(msg)
+    return counted
+
+
+def _until_due(items: list, checkpoint: Checkpoint, rest: list, first: bool = True) -> Iterator:
+    """The items until the checkpoint is due (the first one always, unless not `first`: a
+    load that already made progress); `rest` gets the others."""
     for i, item in enumerate(items):
-        if i and checkpoint.due():
+        if (i or not first) and checkpoint.due():
             rest.extend(items[i:])
             return
         yield item
@@ -223,15 +245,15 @@ def _steps_table(rows: list[dict], what: str) -> Any:
 
 
 def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers: int,
-           unfetched: list[tuple[str, str]], scrub: Scrub = None,
-           batch: int = 1000) -> Iterator[Any]:
-    """Steps of the given executions, fetched concurrently, yielded in batches.
+           unfetched: list[tuple[str, str]], checkpoint: Checkpoint, once: OncePerLoad,
+           scrub: Scrub = None, batch: int = 1000) -> Iterator[Any]:
+    """Steps of the given executions, fetched concurrently, yielded in batches; `once`
+    holds the step sids this load has yielded.
 
     Executions whose steps fail for good (after retries) are appended to `unfetched`.
     """
     quarantine = Quarantine("Twilio Studio", "execution_steps")
     what = "Twilio Studio execution_steps"
-    once = OncePerLoad("sid", what)
     rows_out: list[dict] = []
     tasks = (lambda emit, e=e: fetch_steps(client, e, emit) for e in wanted)
     # a bounded number of results waiting: they never pile up in memory
@@ -245,7 +267,9 @@ def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers:
             continue
         rows, bad = check_records(msg.steps, quarantine, key="sid", cursor="date_created",
                                   also_timestamps=TIMESTAMPS, as_json=AS_JSON, scrub=scrub)
-        rows_out.extend(once(rows))
+        rows = once(rows)
+        checkpoint.count(len(rows))
+        rows_out.extend(rows)
         if bad:
             yield quarantined(bad)
         if len(rows_out) >= batch:
@@ -254,4 +278,3 @@ def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers:
     if rows_out:
         yield _steps_table(rows_out, what)
     quarantine.report()
-    once.report()

@@ -29,6 +29,7 @@ BAD_SETTINGS = [
     ({"SOURCES__HILOS__LOOKBACK_DAYS": "-1"},
      "flowsync: sources.hilos.lookback_days must be at least 0, not -1"),
     ({"CHECKPOINT__REQUESTS": "5"}, "flowsync: checkpoint.requests must be at least 20, not 5"),
+    ({"CHECKPOINT__ROWS": "50"}, "flowsync: checkpoint.rows must be at least 100, not 50"),
     ({"CHECKPOINT__SECONDS": "soon"},
      "flowsync: checkpoint.seconds must be a whole number, not 'soon'"),
     ({"SOURCES__TWILIO_STUDIO__MAX_WORKERS": "0"},

@@ -83,7 +83,7 @@ def test_hilos_first_load_in_checkpoints_keeps_every_run_once_as_runs_arrive_and
         tmp_path: Path) -> None:
     with Simulator(small_config(hilos_api_token=HILOS_TOKEN, hilos_contact_runs=2000,
                                 hilos_batch_size=40)) as sim:
-        checkpoint = Checkpoint(seconds=1e9, requests=6)
+        checkpoint = Checkpoint(seconds=1e9, requests=5)
 
         def make():
             http = hilos_http(HILOS_TOKEN, sim.base_url)
@@ -131,3 +131,92 @@ def test_twilio_first_load_in_checkpoints_fetches_every_step_once(tmp_path: Path
         load_in_checkpoints(runner, checkpoint, lambda: None)
         assert runner.executions() == execution_truth(sim, since)
         assert runner.steps() == step_truth(sim, since)
+
+
+def test_a_checkpoint_is_due_after_its_rows() -> None:
+    http = FakeHttp()
+    cp = Checkpoint(seconds=1e9, requests=10**9, rows=100)
+    cp.start(http)  # type: ignore[arg-type]
+    cp.count(60)
+    assert not cp.due()
+    cp.count(40)
+    assert cp.due()
+    cp.start(http)  # type: ignore[arg-type]  # each load has its own rows
+    assert not cp.due()
+
+
+def test_twilio_loads_in_row_budgets_and_steps_left_over_never_pile_up(tmp_path: Path) -> None:
+    """Issue 27: a load holds about `rows` rows, so a first load's memory does not grow with
+    the account. Steps a load left go first in the next; while they fill it, no flow is
+    read, so the steps waiting never grow from load to load."""
+    budget = 400
+    with Simulator(small_config(twilio_executions=900, twilio_flows=12)) as sim:
+        since = visible_floor(sim)
+        checkpoint = Checkpoint(seconds=1e9, requests=10**9, rows=budget)
+        runner = TwilioRunner(sim, tmp_path)
+
+        def make():
+            http = twilio_http(base_url=sim.base_url, transport=runner.transport,
+                               **runner.credentials)
+            checkpoint.start(http)
+            return twilio_studio_source(http=http, checkpoint=checkpoint, max_workers=4)
+
+        runner.make_source = make
+        loads = []  # (rows loaded, executions listed, steps waiting after, before)
+        waiting = 0
+        while True:
+            runner.run()
+            counts = runner.pipeline.last_trace.last_normalize_info.row_counts
+            state = runner.pipeline.state["sources"]["twilio_studio"]["resources"]
+            listed = sum(n for op, n in sim.stats()["requests"].items()
+                         if op.startswith("twilio.executions"))
+            after = len(state["executions"]["steps_pending"])
+            loads.append((counts.get("executions", 0) + counts.get("execution_steps", 0),
+                          listed, after, waiting))
+            waiting = after
+            if not checkpoint.reached:
+                break
+            assert len(loads) < 100, "the loads never finished"
+        assert len(loads) >= 5
+        largest_flow = max(len(sim.world.twilio_retained(f))
+                           for f in sim.world.live_twilio_flows())
+        for rows, listed, after, before in loads:
+            # the budget, plus what was in flight when it was spent: up to 4 flows read whole,
+            # 16 steps fetches queued (a handful of steps each)
+            assert rows <= budget + 4 * largest_flow + 16 * 10
+            if before * 2 >= budget:  # steps waiting fill the load: no flow is read
+                assert listed == 0 and after < before
+        assert runner.executions() == execution_truth(sim, since)
+        assert runner.steps() == step_truth(sim, since)
+
+
+def test_hilos_flow_executions_are_read_once_however_many_loads_the_contacts_take(
+        tmp_path: Path) -> None:
+    """Issue 27: once the run has read the flow executions to their end, its later loads
+    (the contacts' backfill going on) do not list them again; a backfill finished in a load
+    used to make the next load re-read the open ones, which a checkpoint cut short again."""
+    with Simulator(small_config(hilos_api_token=HILOS_TOKEN, hilos_contact_runs=20000,
+                                twilio_executions=0)) as sim:
+        checkpoint = Checkpoint(seconds=1e9, requests=10**9, rows=2000)
+        listed: list[int] = []
+
+        def make():
+            http = hilos_http(HILOS_TOKEN, sim.base_url)
+            checkpoint.start(http)
+            return hilos_source(api_token=HILOS_TOKEN, base_url=sim.base_url, page_size=1000,
+                                http=http, checkpoint=checkpoint)
+
+        runner = HilosRunner(sim, tmp_path)
+        runner.make_source = make
+        while True:
+            runner.run()
+            listed.append(sim.stats()["requests"].get("hilos.flow_executions.list", 0))
+            if not checkpoint.reached:
+                break
+            assert len(listed) < 100, "the loads never finished"
+        pages = -(-len(hilos_execution_truth(sim)) // 20)  # the list's pages of 20
+        last = max(i for i, n in enumerate(listed) if n)  # the load that read the end
+        assert len(listed) >= last + 3  # the contacts went on for loads after it
+        # each load: the page on top, then the list from one page early, until due
+        assert sum(listed) <= pages + 2 * (last + 1)
+        assert runner.rows("flow_execution_contacts", CONTACT_COLUMNS) == contact_truth(sim)
