@@ -144,11 +144,18 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
                  "arrived while paging); loaded once", reads.duplicates)
 
 
+FINISHED = "hilos flow_executions"  # in `Checkpoint.finished`: read to its end this run
+
+
 @dlt.resource(name="flow_executions", primary_key="id", write_disposition=MERGE_DEDUPLICATED,
               columns=EXECUTION_COLUMNS)
 def flow_executions(client: HilosClient, lookback: timedelta, initial_date: datetime | None,
                     checkpoint: Checkpoint, scrub: Scrub = None) -> Iterator[Any]:
-    """One row per flow execution (a batch run of a flow), at its latest state."""
+    """One row per flow execution (a batch run of a flow), at its latest state. Read to
+    its end once per run: a run's later checkpoint loads (the contacts' backfill going on)
+    leave it as it is; what changes meanwhile waits for the next run."""
+    if FINISHED in checkpoint.finished:
+        return
     state = dlt.current.resource_state()
     before = ExecutionsCursor.from_state(state)
     plan = plan_executions(before, lookback, initial_date)
@@ -173,6 +180,8 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
         state.update(progress.finish(reads.cut, {**before.open, **plan.refresh}).to_state())
         _record_failure(state, reads)
         quarantine.report()
+        if reads.cut is None:  # the backfill is done: the next run refreshes the open ones
+            checkpoint.finished.add(FINISHED)
         return
     refreshed = []
     for exec_id in plan.refresh.keys() - progress.seen:
@@ -194,6 +203,7 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
     state.update(progress.finish().to_state())
     _record_failure(state, reads)
     quarantine.report()
+    checkpoint.finished.add(FINISHED)
 
 
 def _record_failure(state: dict, reads: Sync) -> None:
