@@ -35,7 +35,7 @@ from sources.privacy import Privacy
 from sources.spec import Source
 from transforms.incremental import invalidate
 
-from . import config
+from . import config, memory
 from .accounts import Account
 from .lock import pipeline_lock
 from .privacy import mark_unchecked
@@ -85,7 +85,7 @@ class SourceRun:
 
 def make_checkpoint() -> Checkpoint:
     return Checkpoint(float(config.get_int("checkpoint.seconds")),
-                      config.get_int("checkpoint.requests"))
+                      config.get_int("checkpoint.requests"), config.get_int("checkpoint.rows"))
 
 
 def run_source(account: Account, destination: Destination,
@@ -103,6 +103,7 @@ def run_source(account: Account, destination: Destination,
     # dlt's `<dataset>_staging` tables would keep a second copy of every merged table's
     # last load for good: emptied once the load is done (a user's setting still wins)
     os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
+    memory.lean_arrow()
     t0 = time.perf_counter()
     http: HttpClient | None = None
     pipeline: dlt.Pipeline | None = None
@@ -201,6 +202,7 @@ def _load_in_checkpoints(pipeline: dlt.Pipeline, spec: Source, http: HttpClient,
         loads += destination.load(pipeline)
         record_load(pipeline, loads)
         delete_loaded_packages(pipeline)
+        memory.release()  # the next load's peak reuses this one's memory, not new memory
         result.loaded = True
         result.checkpoints += 1
         rows = _extracted_rows(pipeline)

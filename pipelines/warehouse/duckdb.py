@@ -28,6 +28,7 @@ from transforms.warehouse import Params, Warehouse
 
 from .. import config
 from ..lock import command_name, process_name, wait_turn
+from ..memory import DUCKDB_OPTIONS
 from . import Destination, state_dir
 
 _ONE_WRITER = threading.RLock()
@@ -194,4 +195,5 @@ def duckdb_destination(path: str | None = None) -> DuckDB:
     if not file.parent.is_dir():
         raise ConfigError(f"DuckDB file {file}: folder {file.parent} does not exist")
     return DuckDB(file, state_dir(file.with_name(file.name + ".state")),
-                  {"memory_limit": str(config.get("destination.duckdb.memory_limit"))})
+                  {"memory_limit": str(config.get("destination.duckdb.memory_limit")),
+                   **DUCKDB_OPTIONS})

@@ -1,0 +1,54 @@
+"""What a long run does so that its memory stays the size of one checkpoint load.
+
+A first load of a big account is many loads of `checkpoint.rows` rows each; each load's
+memory is freed when it ends, but allocators keep freed memory for reuse, and the peaks of
+successive loads land in different places, so the process grows with the number of loads
+unless freed memory goes back to the system:
+- Arrow's buffers (the rows the sources hand to dlt) use the C library's allocator, not
+  mimalloc: mimalloc kept ~50 MiB more at 100,000 Twilio executions;
+- after each load the C library's allocator returns its free memory (`malloc_trim`, glibc
+  only; elsewhere nothing happens);
+- DuckDB returns its own (jemalloc's background threads: `DUCKDB_OPTIONS`), and its cache
+  is capped by `destination.duckdb.memory_limit`.
+
+Measured by `python -m benchmarks.memory`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import gc
+import logging
+
+log = logging.getLogger("flowsync.memory")
+
+# DuckDB settings for the warehouse connection (besides memory_limit)
+DUCKDB_OPTIONS = {"allocator_background_threads": "true"}
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+@functools.cache
+def lean_arrow() -> None:
+    """Arrow allocates from the C library's allocator from now on (once per process)."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
+def release() -> None:
+    """Returns the memory freed by a finished load to the system, where the C library can."""
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
