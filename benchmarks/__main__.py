@@ -10,100 +10,31 @@ Then flowsync syncs again after 1% new runs and 5% status changes, and once more
 nothing new, against the fewest requests a perfect sync would have needed: one that
 pages only through new or changed runs and checks every run that was open, the cheapest
 way the API allows (`simulator.minimum`; also shown: the floor for a sync that knew
-exactly which runs changed). Last, Twilio with a simulated latency per request: flowsync
+exactly which runs changed). Then Twilio with a simulated latency per request: flowsync
 with 1 worker and with more, beside the floor and the peer (one request at a time, as it
-comes). Prints tables and writes benchmarks/results/<time>.json.
+comes). Then the peak memory of flowsync's first loads at 10k, 100k and 1M runs of each
+source (`benchmarks.memory`) and the analytics rebuild after a change against a full one
+(`benchmarks.transform`). Prints tables and writes benchmarks/results/<time>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
-import subprocess
-import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
-from benchmarks.common import serve_simulator
+from benchmarks.common import Sim, run_contender
 from benchmarks.killed import killed_half
 from benchmarks.killed import report as killed_report
+from benchmarks.memory import section as memory_section
 from benchmarks.transform import section as transform_section
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTENDERS = ("floor", "peer", "naive", "flowsync")  # flowsync last: its incremental runs follow
-
-
-class Sim:
-    """The simulator in its own process, driven through its admin API."""
-
-    def __init__(self, provider: str, runs: int, flows: int, history_days: int) -> None:
-        counts = (dict(twilio_flows=0, twilio_executions=0, hilos_flows=flows,
-                       hilos_contact_runs=runs) if provider == "hilos" else
-                  dict(hilos_flows=0, hilos_contact_runs=0, twilio_flows=flows,
-                       twilio_executions=runs))
-        config = dict(seed=1, history_days=history_days, **counts)
-        receive, send = multiprocessing.Pipe(duplex=False)
-        self.proc = multiprocessing.get_context("spawn").Process(
-            target=serve_simulator, args=(config, send), daemon=True)
-        self.proc.start()
-        send.close()
-        try:
-            self.base = receive.recv()
-        except EOFError:
-            raise SystemExit("the simulator did not start") from None
-        self.admin = httpx.Client(base_url=self.base, timeout=600)
-
-    def get(self, path: str, **params: str) -> dict:
-        resp = self.admin.get(f"/_sim/{path}", params=params)
-        resp.raise_for_status()
-        return resp.json()
-
-    def post(self, path: str, body: dict | None = None) -> dict:
-        resp = self.admin.post(f"/_sim/{path}", json=body or {})
-        resp.raise_for_status()
-        return resp.json()
-
-    def close(self) -> None:
-        self.admin.close()
-        self.proc.terminate()
-        self.proc.join()
-
-
-def _spawn_and_wait(args: list[str]) -> tuple[int, str, str, float, int, float]:
-    """Runs a child to its end: (returncode, stdout, stderr, wall seconds, peak RSS MiB,
-    CPU seconds, user and system)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return (proc.returncode, out.read(), err.read(), wall, round(usage.ru_maxrss / 1024),
-                usage.ru_utime + usage.ru_stime)
-
-
-def run_contender(sim: Sim, contender: str, provider: str, workdir: Path,
-                  workers: int) -> dict:
-    sim.post("stats/reset")
-    settings = json.dumps({**sim.get("info"), "workers": workers})
-    code, out, err, wall, peak, cpu = _spawn_and_wait(
-        [sys.executable, "-m", "benchmarks.contenders", contender, provider, settings,
-         str(workdir)])
-    if code != 0:
-        raise SystemExit(f"{contender} ({provider}) failed:\n{err[-3000:]}")
-    rows = json.loads(out.strip().splitlines()[-1])["rows"]
-    return {"contender": contender, "wall_s": round(wall, 2), "rows": rows,
-            "rows_per_s": round(rows / wall), "requests": sim.get("stats")["total"],
-            "peak_rss_mib": peak, "cpu_s": round(cpu, 2)}
 
 
 def _minimum(sim: Sim, provider: str, since: str | None = None) -> tuple[int, int]:
@@ -222,6 +153,17 @@ def report(out: dict) -> str:
                   "| --- | ---: | ---: | ---: |"]
         lines += [f"| {r['provider']} | {r['runs']:,} | {p['wall_s'] / r['wall_s']:.1f} "
                   f"| {p['peak_rss_mib'] / r['peak_rss_mib']:.1f} |" for r, p in peers]
+    naive = [(r, p) for r in out["full"] if r["contender"] == "flowsync"
+             for p in out["full"] if p["contender"] == "naive"
+             and (p["provider"], p["runs"]) == (r["provider"], r["runs"])]
+    if naive:  # issue 27: CPU per request at most the naive client's, wall 1.5x faster
+        lines += ["", "| provider | runs | CPU-s per 1,000 requests: flowsync | naive "
+                      "| flowsync ÷ naive | naive ÷ flowsync, wall |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for r, p in naive:
+            mine, theirs = (1000 * x["cpu_s"] / max(1, x["requests"]) for x in (r, p))
+            lines.append(f"| {r['provider']} | {r['runs']:,} | {mine:.3f} | {theirs:.3f} "
+                         f"| {mine / theirs:.2f} | {p['wall_s'] / r['wall_s']:.2f} |")
     if out["incremental"]:
         lines += ["", "| provider | runs | sync | changes | requests | minimum | × minimum "
                       "| minimum knowing the changes | wall |",
@@ -266,7 +208,7 @@ def main() -> None:
     parser.add_argument("--hilos-runs", type=int, nargs="*", default=None,
                         help="Hilos contact runs per scale (default 100000 1000000)")
     parser.add_argument("--twilio-executions", type=int, nargs="*", default=None,
-                        help="Twilio executions per scale (default 100000)")
+                        help="Twilio executions per scale (default 20000 100000)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument("--hilos-flows", type=int, default=8)
     parser.add_argument("--twilio-flows", type=int, default=20)
@@ -286,6 +228,9 @@ def main() -> None:
                         help="the simulator answers 429 (20429) above N Twilio requests at "
                              "once during the latency run; 0: no limit")
     parser.add_argument("--latency-workers", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--memory-runs", type=int, nargs="*", default=None,
+                        help="first loads of each source whose peak RSS is compared (default "
+                             "10000 100000 1000000; benchmarks.memory)")
     parser.add_argument("--transform-runs", type=int, nargs="*", default=None,
                         help="Hilos runs for the rebuild after a change (default 1000000 "
                              "10000000; benchmarks.transform)")
@@ -293,11 +238,13 @@ def main() -> None:
     if args.hilos_runs is None:
         args.hilos_runs = [10_000] if args.quick else [100_000, 1_000_000]
     if args.twilio_executions is None:
-        args.twilio_executions = [5_000] if args.quick else [100_000]
+        args.twilio_executions = [5_000] if args.quick else [20_000, 100_000]
     if args.latency_executions is None:
         args.latency_executions = 500 if args.quick else 2_000
     if args.quick:
         args.latency_workers = [1, 4]
+    if args.memory_runs is None:
+        args.memory_runs = [2_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000]
     if args.transform_runs is None:
         args.transform_runs = [100_000] if args.quick else [1_000_000, 10_000_000]
 
@@ -311,9 +258,12 @@ def main() -> None:
         scale("twilio", runs, args, out)
     if args.latency_executions:
         latency(args, out)
+    print("\nPeak memory of a first load as the account grows (benchmarks.memory):", flush=True)
+    out["memory"] = memory_section(args.memory_runs) if args.memory_runs else []
     out["transform"] = transform_section(args.transform_runs)
     print()
     print(report(out))
+    print("\nPeak memory of a first load (benchmarks.memory):\n" + "\n".join(out["memory"]))
     print("\nThe analytics rebuild after a change, against a full rebuild "
           "(benchmarks.transform):\n" + "\n".join(out["transform"]))
     RESULTS.mkdir(exist_ok=True)

@@ -101,7 +101,10 @@ def flowsync(provider: str, cfg: dict, workdir: Path) -> int:
     from sources import registry
 
     (account,) = accounts(registry.get(source))
-    result = run_source(account, duckdb_destination(str(workdir / "flowsync.duckdb")))
+    # as `flowsync run` does: on the command's held connection (one DuckDB instance for
+    # every checkpoint load)
+    with duckdb_destination(str(workdir / "flowsync.duckdb")).session() as held:
+        result = run_source(account, held)
     if not result.ok:
         raise SystemExit(f"flowsync failed: {result.error}")
     return sum(result.rows.values())
