@@ -39,7 +39,7 @@ from ..records import (
     quarantined,
 )
 from .client import TwilioClient, make_http
-from .cursor import FlowCursor
+from .cursor import FlowCursor, pack_pending, unpack_pending
 from .settings import (
     AS_JSON,
     DEFAULT_BASE_URL,
@@ -168,8 +168,9 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     steps_once = OncePerLoad("sid", "Twilio Studio execution_steps")
     # steps a checkpoint left (or that failed) come first; a flow gone since drops its
     # pending steps. While they fill the load, no flow is read: the backlog never grows.
-    pending = list(dict.fromkeys((f, e) for f, e in state.get("steps_pending") or []
-                                 if f in flow_sids))
+    listed = set(flow_sids)
+    pending = list(dict.fromkeys((f, e) for f, e in unpack_pending(state.get("steps_pending"))
+                                 if f in listed))
     yield from _steps(client, _until_due(pending, checkpoint, deferred), max_workers,
                       unfetched, checkpoint, steps_once, scrubs[1])
     need_steps: list[tuple[str, str]] = []
@@ -215,7 +216,7 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
                  "end (peak %d, ceiling %d, halved %d time(s))", limit.limit, limit.peak,
                  limit.ceiling, limit.cuts)
     # the deferred first: steps that keep failing must not starve them
-    state["steps_pending"] = deferred + unfetched
+    state["steps_pending"] = pack_pending(deferred + unfetched)
     state["failures"] = failures
 
 

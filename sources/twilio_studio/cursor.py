@@ -122,3 +122,24 @@ class FlowProgress:
                 count += self.before.rows_since_oldest_active
             self.after.rows_since_oldest_active = count
         return self.after
+
+
+def pack_pending(executions: list[tuple[str, str]]) -> list[list[str]]:
+    """Executions whose steps wait, as kept in state: [flow sid, "sid sid ..."] for each run
+    of one flow's executions, in order. A first load can leave hundreds of thousands;
+    one string per run keeps the state (which dlt copies and serialises every load) a
+    fraction of the size of a pair per execution."""
+    runs: list[list[str]] = []
+    for flow, sid in executions:
+        if runs and runs[-1][0] == flow:
+            runs[-1].append(sid)
+        else:
+            runs.append([flow, sid])
+    return [[run[0], " ".join(run[1:])] for run in runs]
+
+
+def unpack_pending(raw: list | None) -> list[tuple[str, str]]:
+    """`pack_pending`'s executions back, in order; an earlier release's [flow sid,
+    execution sid] pairs are runs of one."""
+    return [(flow, sid) for flow, sids in raw or [] for sid in str(sids).split()]
+

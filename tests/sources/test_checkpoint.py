@@ -12,6 +12,7 @@ from sources.hilos import hilos_source
 from sources.hilos import make_http as hilos_http
 from sources.twilio_studio import make_http as twilio_http
 from sources.twilio_studio import twilio_studio_source
+from sources.twilio_studio.cursor import unpack_pending
 from tests.expected import (
     CONTACT_COLUMNS,
     HILOS_EXECUTION_COLUMNS,
@@ -170,7 +171,7 @@ def test_twilio_loads_in_row_budgets_and_steps_left_over_never_pile_up(tmp_path:
             state = runner.pipeline.state["sources"]["twilio_studio"]["resources"]
             listed = sum(n for op, n in sim.stats()["requests"].items()
                          if op.startswith("twilio.executions"))
-            after = len(state["executions"]["steps_pending"])
+            after = len(unpack_pending(state["executions"]["steps_pending"]))
             loads.append((counts.get("executions", 0) + counts.get("execution_steps", 0),
                           listed, after, waiting))
             waiting = after

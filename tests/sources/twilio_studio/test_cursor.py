@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sources.twilio_studio.cursor import FlowCursor, FlowPlan, FlowProgress, plan
+from sources.twilio_studio.cursor import (
+    FlowCursor,
+    FlowPlan,
+    FlowProgress,
+    pack_pending,
+    plan,
+    unpack_pending,
+)
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -76,3 +83,14 @@ def test_retention_counts_from_the_apis_clock_not_the_newest_execution() -> None
     # 31 days before the api's clock: gone, counted as lost
     later = at(14 * 24 * 60)
     assert plan(cursor, None, later) == FlowPlan(date_from=at(0), refresh={}, expired=1)
+
+
+def test_steps_waiting_are_kept_one_string_per_run_of_a_flow_in_order() -> None:
+    waiting = [("FW1", "FN1"), ("FW1", "FN2"), ("FW2", "FN3"), ("FW1", "FN4")]
+    packed = pack_pending(waiting)
+    assert packed == [["FW1", "FN1 FN2"], ["FW2", "FN3"], ["FW1", "FN4"]]
+    assert unpack_pending(packed) == waiting
+    assert pack_pending([]) == [] and unpack_pending(None) == []
+    # what an earlier release kept: a pair per execution
+    assert unpack_pending([["FW1", "FN1"], ["FW2", "FN3"]]) == [("FW1", "FN1"), ("FW2", "FN3")]
+
