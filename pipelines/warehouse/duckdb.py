@@ -9,6 +9,7 @@ dlt's loads (through parquet files) and the transforms (its cursors).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -31,6 +32,7 @@ from ..lock import command_name, process_name, wait_turn
 from ..memory import DUCKDB_OPTIONS
 from . import Destination, state_dir
 
+log = logging.getLogger("flowsync.duckdb")
 _ONE_WRITER = threading.RLock()
 _WORD = r"(?<!\w){name}(?!\w)"  # a name as a whole word (a schema may stand before it)
 HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
@@ -99,6 +101,22 @@ class DuckDB(Destination):
         the command's open database."""
         return {"type": "duckdb", "path": str(self.path), "schema": schema, "threads": 1,
                 "config_options": dict(self.options)}, {}
+
+    def load(self, pipeline: Any) -> list[str]:
+        """dlt's load, then a checkpoint of the held file. DuckDB checkpoints when a
+        connection closes; held open for the whole command, it kept every load's rows in
+        its write-ahead log and memory, and a 1M-execution Twilio first load failed to
+        checkpoint within `memory_limit` (the database then refuses every statement)."""
+        import duckdb
+
+        loads = super().load(pipeline)
+        if self.connection is not None:
+            with self.gate():
+                try:
+                    self.connection.execute("checkpoint")
+                except duckdb.Error as exc:  # another thread's transaction: a later load's
+                    log.info("DuckDB checkpoint skipped: %s", first_line(exc))
+        return loads
 
     def gate(self) -> Any:
         """One account's pipeline at a time on the command's one connection."""

@@ -4,11 +4,19 @@ figures are `python -m benchmarks.memory`'s."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from pipelines import memory
+from pipelines.accounts import accounts
+from pipelines.config import environment
+from pipelines.runner import run_source
 from pipelines.warehouse.duckdb import duckdb_destination
+from simulator import Simulator
+from sources import registry
+from tests.running import env_for
+from tests.worlds import small_config
 
 
 def test_arrow_allocates_from_the_c_library_once_a_run_starts() -> None:
@@ -25,3 +33,33 @@ def test_the_duckdb_warehouse_gives_freed_memory_back_and_caps_its_cache(tmp_pat
             "select name, value from duckdb_settings() "
             "where name in ('allocator_background_threads', 'memory_limit')").fetchall())
     assert settings == {"allocator_background_threads": "true", "memory_limit": "244.1 MiB"}
+
+
+def test_each_load_on_the_held_duckdb_file_is_checkpointed(tmp_path: Path) -> None:
+    """Issue 27: held open for the whole command, DuckDB never checkpointed on its own; a
+    first load's rows piled up in its write-ahead log and memory until a checkpoint no
+    longer fit in `memory_limit`. After each load the log is written into the file."""
+    path = tmp_path / "w.duckdb"
+    wal = Path(f"{path}.wal")
+    sizes: list[int] = []
+    with Simulator(small_config(twilio_executions=300, hilos_contact_runs=0)) as sim, \
+            environment(**{k: v for k, v in env_for(sim, tmp_path).items()
+                           if k.startswith(("SOURCES__TWILIO", "DLT_"))},
+                        FLOWSYNC__STATE_DIR=str(tmp_path / "state"), CHECKPOINT__ROWS="300",
+                        SOURCES__TWILIO_STUDIO__MAX_WORKERS="2"):
+        (account,) = accounts(registry.get("twilio_studio"))
+        with duckdb_destination(str(path)).session() as held:
+            loads = held.load
+
+            def load(pipeline: Any) -> list[str]:
+                ids = loads(pipeline)
+                sizes.append(wal.stat().st_size if wal.exists() else 0)
+                return ids
+
+            held.load = load  # type: ignore[method-assign]
+            result = run_source(account, held)
+            rows = held.connection.sql(
+                "select count(*) from twilio_studio.execution_steps").fetchone()[0]
+    assert result.ok, result.error
+    assert result.checkpoints >= 3 and rows > 600, (result.rows, rows, sizes)
+    assert sizes == [0] * result.checkpoints
