@@ -80,20 +80,26 @@ def load_in_checkpoints(runner: SourceRunner, checkpoint: Checkpoint,
         between()
 
 
+def hilos_runner(sim: Simulator, tmp_path: Path, checkpoint: Checkpoint,
+                 page_size: int) -> HilosRunner:
+    """The Hilos source, each of its loads on `checkpoint`."""
+    def make():
+        http = hilos_http(HILOS_TOKEN, sim.base_url)
+        checkpoint.start(http)
+        return hilos_source(api_token=HILOS_TOKEN, base_url=sim.base_url, page_size=page_size,
+                            http=http, checkpoint=checkpoint)
+
+    runner = HilosRunner(sim, tmp_path)
+    runner.make_source = make
+    return runner
+
+
 def test_hilos_first_load_in_checkpoints_keeps_every_run_once_as_runs_arrive_and_change(
         tmp_path: Path) -> None:
     with Simulator(small_config(hilos_api_token=HILOS_TOKEN, hilos_contact_runs=2000,
                                 hilos_batch_size=40)) as sim:
         checkpoint = Checkpoint(seconds=1e9, requests=5)
-
-        def make():
-            http = hilos_http(HILOS_TOKEN, sim.base_url)
-            checkpoint.start(http)
-            return hilos_source(api_token=HILOS_TOKEN, base_url=sim.base_url, page_size=100,
-                                http=http, checkpoint=checkpoint)
-
-        runner = HilosRunner(sim, tmp_path)
-        runner.make_source = make
+        runner = hilos_runner(sim, tmp_path, checkpoint, page_size=100)
         # runs arrive on top and open ones finish between loads
         requests = load_in_checkpoints(runner, checkpoint, lambda: sim.advance(
             900, new_twilio=0, new_hilos=45, finish_fraction=0.2))
@@ -200,15 +206,7 @@ def test_hilos_flow_executions_are_read_once_however_many_loads_the_contacts_tak
                                 twilio_executions=0)) as sim:
         checkpoint = Checkpoint(seconds=1e9, requests=10**9, rows=2000)
         listed: list[int] = []
-
-        def make():
-            http = hilos_http(HILOS_TOKEN, sim.base_url)
-            checkpoint.start(http)
-            return hilos_source(api_token=HILOS_TOKEN, base_url=sim.base_url, page_size=1000,
-                                http=http, checkpoint=checkpoint)
-
-        runner = HilosRunner(sim, tmp_path)
-        runner.make_source = make
+        runner = hilos_runner(sim, tmp_path, checkpoint, page_size=1000)
         while True:
             runner.run()
             listed.append(sim.stats()["requests"].get("hilos.flow_executions.list", 0))
