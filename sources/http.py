@@ -23,15 +23,15 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 from dlt.common.runtime import signals
 
-from .bodies import Shape, an_object, page_of, parse, snippet
+from .bodies import Answer, Shape, an_object, answer_of, page_of, parse, snippet
 from .concurrency import AdaptiveLimit
 from .errors import ApiError, AuthError, NotFoundError, ShapeError
-from .transport import default_transport
+from .transport import StdlibTransport, default_transport
 
 __all__ = ["HttpClient", "Shape", "an_object", "page_of"]
 
@@ -113,7 +113,6 @@ class HttpClient:
         self.retries: Counter[str] = Counter()
         self._last_date: str | None = None  # the `Date` header of the API's last answer
         self._base_text = base_url.rstrip("/")
-        self._base = httpx.URL(self._base_text)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
         self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate",
                          "User-Agent": USER_AGENT, **dict(headers or {})}
@@ -121,12 +120,14 @@ class HttpClient:
             user, password = auth
             token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             self._headers["Authorization"] = f"Basic {token}"
-        self._transport = transport or default_transport(str(self._base), max_connections)
+        self._transport = transport or default_transport(self._base_text, max_connections)
+        self._lean = self._transport if isinstance(self._transport, StdlibTransport) else None
+        self._origin = _origin(self._base_text)
 
     @property
     def base_path(self) -> str:
         """The base URL's path prefix ("" for none), e.g. /twilio behind a proxy."""
-        return self._base.path.rstrip("/")
+        return urlsplit(self._base_text).path.rstrip("/")
 
     def close(self) -> None:
         self._transport.close()
@@ -172,7 +173,7 @@ class HttpClient:
                 resp = self._limited(url, dict(params) if params else None, name)
             except httpx.TimeoutException as exc:
                 last_problem, last_status = f"timed out ({type(exc).__name__})", None
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, httpx.DecodingError) as exc:
                 last_problem, last_status = f"connection failed ({type(exc).__name__}: {exc})", None
             else:
                 last_status = resp.status_code
@@ -194,7 +195,7 @@ class HttpClient:
                 else:
                     body, last_problem, wrong_shape = parse(resp, expect)
                     if not last_problem:
-                        self._last_date = resp.headers.get("Date")
+                        self._last_date = resp.headers.get("date")
                         return body
             if attempt == self.max_attempts:
                 break
@@ -208,7 +209,7 @@ class HttpClient:
         raise error(f"{self.service}: GET {name} failed after {self.max_attempts} attempts; "
                     f"last: {last_problem}", endpoint=name, status=last_status)
 
-    def _limited(self, url: str, params: dict | None, name: str) -> httpx.Response:
+    def _limited(self, url: str, params: dict | None, name: str) -> Answer:
         """One attempt, inside a slot of the adaptive limit when there is one; the answer
         moves the limit (a 429 down, a fast answer up)."""
         if self.concurrency is None:
@@ -221,49 +222,46 @@ class HttpClient:
             self.concurrency.answered(started)
         return resp
 
-    def _follow(self, url: str, params: dict | None, name: str) -> httpx.Response:
+    def _follow(self, url: str, params: dict | None, name: str) -> Answer:
         """GET, following redirects (up to MAX_REDIRECTS): the credentials go only to the
         API's own host; another host gets a request without them."""
         resp = self._get(self._url(url, params))
         for _ in range(MAX_REDIRECTS):
             if resp.status_code not in REDIRECTS:
                 return resp
-            location = resp.headers.get("Location")
+            location = resp.headers.get("location")
             if not location:
                 raise ApiError(f"{self.service}: GET {name} answered HTTP {resp.status_code} "
                                "without a Location to follow", endpoint=name,
                                status=resp.status_code)
-            target = resp.url.join(location)
-            base = self._base
-            if (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port):
+            if _origin(target := urljoin(resp.url, location)) == self._origin:
                 resp = self._get(target)
             else:
                 log.info("%s: GET %s redirected to another host; followed without credentials",
                          self.service, name)
-                resp = httpx.get(str(target), timeout=httpx.Timeout(**self._timeout),
-                                 follow_redirects=False)
+                resp = answer_of(httpx.get(target, timeout=httpx.Timeout(**self._timeout),
+                                           follow_redirects=False))
         raise ApiError(f"{self.service}: GET {name}: more than {MAX_REDIRECTS} redirects",
                        endpoint=name, status=resp.status_code)
 
     def _url(self, url: str, params: dict | None) -> str:
-        """An absolute URL as it is; a path under the base URL; params added to its query.
-        Built as text, parsed once by the request (httpx's URL copies parse it again each:
-        ~0.1 ms a request)."""
+        """An absolute URL as it is; a path under the base URL; params added to its query."""
         target = url if url.startswith(("http://", "https://")) else f"{self._base_text}{url}"
         if params:
             target += ("&" if "?" in target else "?") + urlencode(params)
         return target
 
-    def _get(self, url: httpx.URL | str) -> httpx.Response:
-        """One GET through the transport: httpx's request and response types, without the
-        client's per-request merging of URLs, headers, cookies and auth (a third of the CPU
-        of a request on loopback, `python -m benchmarks.transport`)."""
+    def _get(self, url: str) -> Answer:
+        """One GET: the standard-library transport's lean path, else httpx's request and
+        response types (without httpx.Client's per-request merging: a third of its CPU)."""
+        if self._lean is not None:
+            return self._lean.get(url, self._headers, self._timeout)
         request = httpx.Request("GET", url, headers=self._headers,
                                 extensions={"timeout": self._timeout})
         resp = self._transport.handle_request(request)
         resp.request = request
         resp.read()
-        return resp
+        return answer_of(resp)
 
     @property
     def server_time(self) -> datetime | None:
@@ -275,8 +273,8 @@ class HttpClient:
             return None
         return when if when is None or when.tzinfo else when.replace(tzinfo=UTC)
 
-    def _retry_after(self, resp: httpx.Response) -> float | None:
-        raw = resp.headers.get("Retry-After")
+    def _retry_after(self, resp: Answer) -> float | None:
+        raw = resp.headers.get("retry-after")
         if raw is None:
             return None
         try:
@@ -294,3 +292,9 @@ class HttpClient:
             return retry_after + self._rng.uniform(0, min(1.0, self.backoff_base))
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return self._rng.uniform(ceiling / 2, ceiling)
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """Where a URL points: scheme, host and port (the scheme's own when none is given)."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)

@@ -254,3 +254,14 @@ def test_a_retry_that_starts_sleeping_after_the_stop_does_not_sleep() -> None:
         assert woke and woke[0] - sent < 0.5
     finally:
         signals._clear_signals()
+
+
+def test_a_body_that_is_not_its_content_coding_is_retried() -> None:
+    # httpx raises DecodingError on reading it, which is not a TransportError: it crashed
+    handler, seen = scripted(
+        httpx.Response(200, headers={"Content-Encoding": "gzip"},
+                       stream=httpx.ByteStream(b'{"a": 1}')),
+        httpx.Response(200, json={"a": 2}))
+    client, sleeps = make(handler)
+    assert client.get_json("/x") == {"a": 2}
+    assert len(seen) == 2 and len(sleeps) == 1
