@@ -247,7 +247,7 @@ def _steps_table(rows: list[dict], what: str) -> Any:
 
 def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers: int,
            unfetched: list[tuple[str, str]], checkpoint: Checkpoint, once: OncePerLoad,
-           scrub: Scrub = None, batch: int = 1000) -> Iterator[Any]:
+           scrub: Scrub = None, batch: int = 5000) -> Iterator[Any]:
     """Steps of the given executions, fetched concurrently, yielded in batches; `once`
     holds the step sids this load has yielded.
 

@@ -4,6 +4,8 @@ fails, naming what moved, before a kill in production finds out."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dlt
@@ -43,3 +45,25 @@ def test_another_dlt_is_refused_with_a_clear_message(monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError, match=r"as dlt 1\.31 lays it out, but dlt 1\.40\.2 is "
                                           r"installed: install dlt 1\.31\.x"):
         repair.check_dlt()
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_dlt_s_url_type_is_chosen_in_the_module_light_urls_replaces(tmp_path: Path,
+                                                                     light: bool) -> None:
+    # `pipelines.working.light_urls`: Dagster installs SQLAlchemy, which dlt 1.31 imports in
+    # every load (`dlt.common.libs.sql_alchemy_compat`) only to print the destination
+    code = f"""
+import sys
+from pipelines.working import light_urls
+if {light}:
+    light_urls()
+import dlt
+pipeline = dlt.pipeline("p", destination=dlt.destinations.duckdb({str(tmp_path / 'w.duckdb')!r}),
+                        pipelines_dir={str(tmp_path / 'dlt')!r}, dataset_name="d")
+pipeline.run([{{"id": 1}}], table_name="t").raise_on_failed_jobs()
+print("sqlalchemy" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip().splitlines()[-1] == str(not light)
+
