@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -91,7 +92,13 @@ def fan_in(tasks: Iterable[Task[T]], workers: int, depth: int,
     running = len(threads)
     try:
         while running:
-            item = handoff.get()
+            try:
+                item = handoff.get(timeout=0.1)
+            except queue.Empty:
+                # a stop does not wait for a worker to notice it: one may be connecting
+                # or reading for up to its timeout
+                signals.raise_if_signalled()
+                continue
             if isinstance(item, _Message):
                 yield item.value
             elif isinstance(item, _Raised):
@@ -101,9 +108,11 @@ def fan_in(tasks: Iterable[Task[T]], workers: int, depth: int,
     finally:
         stop.set()
         # once SIGINT/SIGTERM came, a worker still waiting for an answer is left to the
-        # process's end (daemon threads) rather than holding the stop up
+        # process's end (daemon threads) rather than holding the stop up: 2 s for them all
+        deadline = time.monotonic() + 2
         for thread in threads:
-            thread.join(timeout=2 if signals.was_signal_received() else None)
+            thread.join(timeout=max(0.0, deadline - time.monotonic())
+                        if signals.was_signal_received() else None)
 
 
 def prefetch(items: Iterator[T], depth: int = 1, name: str = "flowsync-prefetch") -> Iterator[T]:

@@ -128,3 +128,26 @@ def test_fan_in_stops_every_task_when_the_consumer_stops() -> None:
     items.close()
     assert ended.is_set()
     assert len(emitted) < 10
+
+
+def test_a_signal_stops_the_consumer_while_every_worker_is_still_waiting() -> None:
+    import signal
+
+    from dlt.common.exceptions import SignalReceivedException
+    from dlt.common.runtime import signals
+
+    released = threading.Event()
+
+    def stuck(emit) -> None:  # a connect or read that takes its whole timeout
+        released.wait(30)
+
+    t0 = time.monotonic()
+    threading.Timer(0.3, signals.set_received_signal, args=(signal.SIGTERM,)).start()
+    try:
+        with pytest.raises(SignalReceivedException):
+            list(fan_in([stuck] * 4, workers=4, depth=4))
+        # the consumer raised at once, and waited 2 s at most for the four workers together
+        assert time.monotonic() - t0 < 3
+    finally:
+        signals._clear_signals()
+        released.set()
