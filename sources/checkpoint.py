@@ -73,6 +73,11 @@ class Checkpoint:
         with self._lock:
             self._rows += rows
 
+    def due_with(self, rows: int) -> bool:
+        """Whether to stop after `rows` more rows, not yet counted: a source that can stop
+        part-way through what it has fetched asks before handing it on."""
+        return self.due() or self._rows + rows >= self.rows
+
     def due(self) -> bool:
         """Whether to stop fetching now; once it says so it keeps saying so (`reached`)."""
         if not self.reached:

@@ -150,10 +150,12 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
                scrubs: tuple[Scrub, Scrub] = (None, None)) -> Iterator[Any]:
     """One row per execution at its latest state; steps of newly ended ones on the side.
 
-    At a checkpoint no new flow starts (the others keep their cursors) and no new steps
-    fetch starts (the rest wait in `steps_pending`, fetched first next load; no flow is
-    read in a load those fill). Executions and steps count towards the checkpoint's rows.
-    A flow read to its end in an earlier load of the run is not read again.
+    At a checkpoint no new flow starts, a flow being read pauses after its page (its
+    cursor says where the next load goes on: `cursor.Resume`), and no new steps fetch
+    starts (the rest wait in `steps_pending`, fetched first next load; no flow is read in
+    a load those fill). Executions and steps count towards the checkpoint's rows, so a
+    load holds about `checkpoint.rows` rows, however big a flow. A flow read to its end
+    in an earlier load of the run is not read again.
     """
     state = dlt.current.resource_state()
     cursors: dict[str, dict] = state.setdefault("flows", {})
@@ -176,7 +178,8 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
     need_steps: list[tuple[str, str]] = []
     tasks = (lambda emit, sid=sid: sync_flow(client, sid, FlowCursor.from_state(cursors.get(sid)),
                                               initial_date, quarantine,
-                                              _counting(emit, checkpoint), scrubs[0])
+                                              _counting(emit, checkpoint), scrubs[0],
+                                              checkpoint.due_with)
              for sid in _until_due([f for f in flow_sids if f not in checkpoint.finished],
                                    checkpoint, [], first=not pending))
     once = OncePerLoad("sid", "Twilio Studio executions")
@@ -190,7 +193,8 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
                 yield quarantined(msg.bad)
         elif isinstance(msg, FlowDone):
             cursors[msg.flow_sid] = msg.cursor.to_state()
-            checkpoint.finished.add(msg.flow_sid)  # read to its end: not again this run
+            if msg.complete:  # read to its end: not again this run
+                checkpoint.finished.add(msg.flow_sid)
             need_steps.extend((msg.flow_sid, sid) for sid in msg.need_steps)
         elif isinstance(msg, FlowGone):
             cursors.pop(msg.flow_sid, None)

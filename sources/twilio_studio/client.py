@@ -75,7 +75,12 @@ class TwilioClient:
         self._lock = threading.Lock()
 
     def pages(self, path: str, key: str, params: dict[str, Any], endpoint: str) -> Iterator[list[dict]]:
-        """Pages of `key`, following `meta.next_page_url` on our own base URL.
+        """Pages of `key`, following `meta.next_page_url` on our own base URL."""
+        return (rows for rows, _ in self.paged(path, key, params, endpoint))
+
+    def paged(self, path: str, key: str, params: dict[str, Any],
+              endpoint: str) -> Iterator[tuple[list[dict], bool]]:
+        """Pages of `key` as `pages` reads them, each with whether a next page follows.
 
         A page is known by its path and parameters whatever their order or spelling (the
         first page is `Page=0`, as Twilio's own `meta.url` names it). A link to a page
@@ -95,8 +100,8 @@ class TwilioClient:
                 raise PagingError(f"Twilio Studio: GET {endpoint}: a page repeats the page "
                                   "before; the listing is stopped", endpoint=endpoint)
             previous = ids
-            yield rows
             nxt = (body.get("meta") or {}).get("next_page_url")
+            yield rows, bool(nxt)
             if not nxt:
                 return
             # the link names studio.twilio.com (or a proxy): its path and query, on our base
@@ -157,11 +162,16 @@ class TwilioClient:
                         self._selected.append(flow)
             return self._selected
 
-    def execution_pages(self, flow_sid: str, date_from: datetime | None) -> Iterator[list[dict]]:
+    def execution_pages(self, flow_sid: str, date_from: datetime | None,
+                        date_to: datetime | None = None) -> Iterator[tuple[list[dict], bool]]:
+        """A flow's executions created from `date_from` (inclusive) to `date_to`
+        (exclusive), page by page, each with whether a next page follows."""
         params: dict[str, Any] = {"PageSize": PAGE_SIZE}
         if date_from is not None:
             params["DateCreatedFrom"] = twilio_date(date_from)
-        return self.pages(f"/{self.v}/Flows/{flow_sid}/Executions", "executions", params,
+        if date_to is not None:
+            params["DateCreatedTo"] = twilio_date(date_to)
+        return self.paged(f"/{self.v}/Flows/{flow_sid}/Executions", "executions", params,
                           f"/{self.v}/Flows/{{FlowSid}}/Executions")
 
     def execution(self, flow_sid: str, sid: str) -> dict | None:

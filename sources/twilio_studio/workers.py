@@ -9,6 +9,7 @@ stop the whole sync), any other API failure becomes a message naming what failed
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +38,7 @@ class FlowDone:
     flow_sid: str
     cursor: FlowCursor
     need_steps: list[str]
+    complete: bool = True  # False: the read paused at a checkpoint (`cursor.resume`)
 
 
 @dataclass(frozen=True)
@@ -64,23 +66,34 @@ class StepsFailed:
 
 def sync_flow(client: TwilioClient, flow_sid: str, before: FlowCursor,
               initial_date: datetime | None, quarantine: Quarantine, emit: Emit,
-              scrub: Scrub = None) -> None:
-    """Lists one flow's executions from its cursor (and refreshes the active ones)."""
+              scrub: Scrub = None, due: Callable[[int], bool] = lambda rows: False) -> None:
+    """Lists one flow's executions from its cursor (and refreshes the active ones); pauses
+    between pages when `due` says a checkpoint is, counting the page in hand (`FlowDone`
+    with `complete` False)."""
     try:
         p = plan(before, initial_date, client.http.server_time)
         if p.expired:
             log.warning("Twilio Studio flow %s: %d execution(s) still active past the "
                         "30-day retention are gone from the API", flow_sid, p.expired)
         progress = FlowProgress(before, p)
-        for raw in client.execution_pages(flow_sid, p.date_from):
+        warned = False
+        for raw, more in client.execution_pages(flow_sid, p.date_from, p.date_to):
             rows, bad = check_records(raw, quarantine, key="sid", cursor="date_created",
                                       statuses=EXECUTION_STATUSES, also_timestamps=TIMESTAMPS,
                                       as_json=AS_JSON, scrub=scrub)
             # each execution once per sync: the load skips dlt's deduplication
             fresh = [row for row in rows if row["sid"] not in progress.seen]
-            for row in fresh:
+            keep = progress.cut(fresh) if more and due(len(fresh)) else None
+            for row in fresh if keep is None else keep:
                 progress.add(row)
-            emit(Rows(fresh, bad))
+            emit(Rows(fresh if keep is None else keep, bad))
+            if keep is not None:
+                emit(FlowDone(flow_sid, progress.pause(), progress.need_steps, complete=False))
+                return
+            if not progress.ordered and not warned:
+                warned = True
+                log.warning("Twilio Studio flow %s: executions are not listed newest-first; "
+                            "the flow is read to its end in one load", flow_sid)
         refreshed = []
         for sid in p.refresh.keys() - progress.seen:
             raw_row = client.execution(flow_sid, sid)

@@ -105,3 +105,28 @@ def test_a_load_in_many_checkpoints_reads_and_counts_each_row_once(
         prefix = "twilio.executions" if source == "twilio_studio" else "hilos.flow_executions"
         listed = {op: n for op, n in seen["one"].items() if op.startswith(prefix)}
         assert listed and {op: seen["many"][op] for op in listed} == listed, seen
+
+
+def test_a_flow_bigger_than_a_load_is_read_in_loads_of_about_the_budget(tmp_path: Path) -> None:
+    """Issue 27: a Twilio flow's read pauses between pages when the load's row budget is
+    spent, and the next load goes on below where it paused (`DateCreatedTo`): no load holds
+    much more than the budget, however big the flow, and the data ends exact."""
+    with Simulator(small_config(twilio_flows=1, twilio_executions=5000,
+                                hilos_contact_runs=0)) as sim:
+        since = visible_floor(sim)
+        env = env_for(sim, tmp_path, CHECKPOINT__ROWS="1000")
+        result = flowsync(["run", "--source", "twilio_studio", "--no-transform"], env, tmp_path)
+        assert result.returncode == 0, result.stderr
+        db = tmp_path / "w.duckdb"
+        truth = execution_truth(sim, since)
+        assert read(db, TWILIO_EXECUTIONS) == truth
+        assert read(db, TWILIO_STEPS) == step_truth(sim, since)
+        per_load = [n for (n,) in read(db, "select count(*) from twilio_studio.executions "
+                                           "group by _dlt_load_id")]
+        # a page (1,000) a load: the budget reached, the read pauses after the page, its
+        # oldest second left to the next load
+        assert len(per_load) >= len(truth) // 1000 and max(per_load) <= 1000, per_load
+        # one page asked a load: the pages of one read in one go, and one more per pause
+        # at most (the rows of each page's oldest second come again)
+        listed = sim.stats()["requests"]["twilio.executions.list"]
+        assert listed == len(per_load) <= -(-len(truth) // 1000) + len(per_load) - 1

@@ -219,3 +219,38 @@ def test_hilos_flow_executions_are_read_once_however_many_loads_the_contacts_tak
         # each load: the page on top, then the list from one page early, until due
         assert sum(listed) <= pages + 2 * (last + 1)
         assert runner.rows("flow_execution_contacts", CONTACT_COLUMNS) == contact_truth(sim)
+
+
+def test_a_twilio_flow_read_paused_at_every_page_keeps_every_run_once_as_runs_arrive_and_change(
+        tmp_path: Path) -> None:
+    """Issue 27: one big flow, a row budget smaller than a page: its read pauses after each
+    page and goes on below it next load, while runs arrive on top and open ones end."""
+    # 20 days of history: nothing passes the 30-day retention while the loads go on
+    with Simulator(small_config(twilio_flows=1, twilio_executions=4000, history_days=20)) as sim:
+        since = visible_floor(sim)
+        first = {r[0] for r in execution_truth(sim, since)}
+        checkpoint = Checkpoint(seconds=1e9, requests=10**6, rows=500)
+        runner = TwilioRunner(sim, tmp_path)
+
+        def make():
+            http = twilio_http(base_url=sim.base_url, transport=runner.transport,
+                               **runner.credentials)
+            checkpoint.start(http)
+            return twilio_studio_source(http=http, checkpoint=checkpoint)
+
+        runner.make_source = make
+        load_in_checkpoints(runner, checkpoint, lambda: sim.advance(
+            600, new_twilio=20, new_hilos=0, finish_fraction=0.2))
+        listed = [r for r in runner.transport.requests if r.url.path.endswith("/Executions")]
+        # the first page, then the rest of the read below each pause: 3 or 4 pages more
+        paused = [r for r in listed if "DateCreatedTo" in r.url.params]
+        assert len(listed) - len(paused) == 1 and 3 <= len(paused) <= 4, listed
+        # every run there was when the read began, once; what arrived since, next run
+        sids = [r[0] for r in runner.executions()]
+        assert len(sids) == len(set(sids)) and set(sids) == first
+        steps = [r[0] for r in runner.steps()]
+        assert len(steps) == len(set(steps))
+        # runs that changed meanwhile are brought up to date by the next run
+        load_in_checkpoints(runner, checkpoint, lambda: None)
+        assert runner.executions() == execution_truth(sim, since)
+        assert runner.steps() == step_truth(sim, since)

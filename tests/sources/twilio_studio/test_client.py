@@ -33,11 +33,16 @@ def test_next_page_url_is_followed_on_our_base_url() -> None:
     http = make_http(account_sid="AC1", auth_token="t", base_url="http://127.0.0.1:9",
                      transport=httpx.MockTransport(handler))
     pages = list(TwilioClient(http, "v2").execution_pages(FLOW, at(0)))
-    assert len(pages) == 2
+    assert pages == [([{"sid": "first"}], True), ([{"sid": "PT1"}], False)]
     assert seen == [
         f"http://127.0.0.1:9/v2/Flows/{FLOW}/Executions?PageSize=1000&DateCreatedFrom=2026-11-01T12%3A00%3A00Z",
         f"http://127.0.0.1:9/v2/Flows/{FLOW}/Executions?PageSize=1000&Page=1&PageToken=PT1",
     ]
+    # the rest of a paused read: DateCreatedTo, exclusive, in whole seconds
+    seen.clear()
+    list(TwilioClient(http, "v2").execution_pages(FLOW, None, at(90)))
+    assert seen[0] == (f"http://127.0.0.1:9/v2/Flows/{FLOW}/Executions?PageSize=1000"
+                       "&DateCreatedTo=2026-11-01T13%3A30%3A00Z")
 
 
 @pytest.mark.parametrize("link_host", ["https://studio.twilio.com", "http://proxy.test/twilio"])
