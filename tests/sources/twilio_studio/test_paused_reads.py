@@ -125,6 +125,7 @@ def test_a_page_all_in_one_second_is_not_a_place_to_pause() -> None:
     cursor, loads, _ = one_sync(listing, FlowCursor(), due_every_page=True)
     assert len(loads) == 1 and sorted(loads[0]) == sorted(r["sid"] for r in rows)
     assert listing.asked == [(None, None)]
+    assert cursor == one_sync(Listing(rows), FlowCursor(), due_every_page=False)[0]
 
 
 def test_the_rest_of_a_paused_read_is_asked_for_with_date_created_to() -> None:
