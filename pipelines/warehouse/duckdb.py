@@ -114,6 +114,13 @@ class DuckDB(Destination):
             with self.gate():
                 try:
                     self.connection.execute("checkpoint")
+                except duckdb.FatalException as exc:
+                    # DuckDB refuses every statement after this: say why, not "invalidated"
+                    raise ConfigError(
+                        f"DuckDB could not checkpoint {self.path} within its memory limit "
+                        f"(destination.duckdb.memory_limit {self.options.get('memory_limit')}"
+                        f"): {first_line(exc)}. The load is committed; raise the limit "
+                        "(DESTINATION__DUCKDB__MEMORY_LIMIT) and run again") from exc
                 except duckdb.Error as exc:  # another thread's transaction: a later load's
                     log.info("DuckDB checkpoint skipped: %s", first_line(exc))
         return loads

@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from pipelines import memory
 from pipelines.accounts import accounts
 from pipelines.config import environment
 from pipelines.runner import run_source
-from pipelines.warehouse.duckdb import duckdb_destination
+from pipelines.warehouse.duckdb import DuckDB, duckdb_destination
 from simulator import Simulator
 from sources import registry
+from sources.errors import ConfigError, Outcome
 from tests.running import env_for
 from tests.worlds import small_config
 
@@ -63,3 +65,30 @@ def test_each_load_on_the_held_duckdb_file_is_checkpointed(tmp_path: Path) -> No
     assert result.ok, result.error
     assert result.checkpoints >= 3 and rows > 600, (result.rows, rows, sizes)
     assert sizes == [0] * result.checkpoints
+
+
+def test_a_checkpoint_that_does_not_fit_in_the_memory_limit_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint that fails for want of memory is fatal to DuckDB: every later statement
+    fails with "database has been invalidated", naming no cause. It was logged at info and
+    the run failed at its next load; now the run stops there, naming the setting."""
+    import duckdb
+
+    from pipelines.warehouse import Destination
+
+    class Held:
+        def execute(self, sql: str) -> None:
+            assert sql == "checkpoint"
+            raise duckdb.FatalException("Failed to create checkpoint because of error: failed "
+                                        "to pin block of size 2.1 MiB (59.3 MiB/61.0 MiB used)")
+
+    monkeypatch.setattr(Destination, "load", lambda self, pipeline: ["1"])
+    held = DuckDB(tmp_path / "w.duckdb", tmp_path, {"memory_limit": "64MB"}, connection=Held())
+    with pytest.raises(ConfigError) as caught:
+        held.load(None)
+    assert str(caught.value) == (
+        f"DuckDB could not checkpoint {tmp_path / 'w.duckdb'} within its memory limit "
+        "(destination.duckdb.memory_limit 64MB): Failed to create checkpoint because of error: "
+        "failed to pin block of size 2.1 MiB (59.3 MiB/61.0 MiB used). The load is committed; "
+        "raise the limit (DESTINATION__DUCKDB__MEMORY_LIMIT) and run again")
+    assert caught.value.outcome == Outcome.CONFIG
