@@ -23,6 +23,7 @@ from tests.expected import (
     step_truth,
     visible_floor,
 )
+from tests.openapi import validate_request
 from tests.running import HilosRunner, SourceRunner, TwilioRunner
 from tests.worlds import small_config
 
@@ -245,6 +246,8 @@ def test_a_twilio_flow_read_paused_at_every_page_keeps_every_run_once_as_runs_ar
         # the first page, then the rest of the read below each pause: 3 or 4 pages more
         paused = [r for r in listed if "DateCreatedTo" in r.url.params]
         assert len(listed) - len(paused) == 1 and 3 <= len(paused) <= 4, listed
+        for request in paused:
+            validate_request(request)  # as the official spec has it
         # every run there was when the read began, once; what arrived since, next run
         sids = [r[0] for r in runner.executions()]
         assert len(sids) == len(set(sids)) and set(sids) == first
