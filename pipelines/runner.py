@@ -104,6 +104,7 @@ def run_source(account: Account, destination: Destination,
     # last load for good: emptied once the load is done (a user's setting still wins)
     os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
     memory.lean_arrow()
+    memory.few_arenas()
     t0 = time.perf_counter()
     http: HttpClient | None = None
     pipeline: dlt.Pipeline | None = None

@@ -92,3 +92,37 @@ def test_a_checkpoint_that_does_not_fit_in_the_memory_limit_says_so(
         "failed to pin block of size 2.1 MiB (59.3 MiB/61.0 MiB used). The load is committed; "
         "raise the limit (DESTINATION__DUCKDB__MEMORY_LIMIT) and run again")
     assert caught.value.outcome == Outcome.CONFIG
+
+
+ARENAS = """
+import ctypes, ctypes.util, sys, threading
+from pipelines import memory
+if sys.argv[1] == "few":
+    memory.few_arenas()
+def work():
+    for _ in range(2000):
+        x = [bytes(64) for _ in range(50)]
+threads = [threading.Thread(target=work) for _ in range(16)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.fdopen.restype = ctypes.c_void_p
+out = ctypes.c_void_p(libc.fdopen(1, b"w"))
+libc.malloc_info(0, out)
+libc.fflush(out)
+"""
+
+
+@pytest.mark.skipif(memory._libc() is None, reason="the C library is not glibc")
+def test_threads_share_two_allocation_arenas_once_a_run_starts() -> None:
+    """Issue 27: glibc gives threads their own arenas (up to 8 per core), and what the
+    sources' threads freed stayed spread over them: a first load grew with its loads."""
+    import subprocess
+    import sys
+
+    def arenas(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).parents[2]).stdout
+        return out.count("<heap nr=")
+
+    assert arenas("few") == memory.ARENAS < arenas("many")
