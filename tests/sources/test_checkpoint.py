@@ -95,6 +95,20 @@ def hilos_runner(sim: Simulator, tmp_path: Path, checkpoint: Checkpoint,
     return runner
 
 
+def twilio_runner(sim: Simulator, tmp_path: Path, checkpoint: Checkpoint) -> TwilioRunner:
+    """The Twilio Studio source, each of its loads on `checkpoint`."""
+    runner = TwilioRunner(sim, tmp_path)
+
+    def make():
+        http = twilio_http(base_url=sim.base_url, transport=runner.transport,
+                           **runner.credentials)
+        checkpoint.start(http)
+        return twilio_studio_source(http=http, checkpoint=checkpoint)
+
+    runner.make_source = make
+    return runner
+
+
 def test_hilos_first_load_in_checkpoints_keeps_every_run_once_as_runs_arrive_and_change(
         tmp_path: Path) -> None:
     with Simulator(small_config(hilos_api_token=HILOS_TOKEN, hilos_contact_runs=2000,
@@ -121,15 +135,7 @@ def test_twilio_first_load_in_checkpoints_fetches_every_step_once(tmp_path: Path
     with Simulator(small_config(twilio_executions=900)) as sim:
         since = visible_floor(sim)
         checkpoint = Checkpoint(seconds=1e9, requests=150)
-        runner = TwilioRunner(sim, tmp_path)
-
-        def make():
-            http = twilio_http(base_url=sim.base_url, transport=runner.transport,
-                               **runner.credentials)
-            checkpoint.start(http)
-            return twilio_studio_source(http=http, checkpoint=checkpoint)
-
-        runner.make_source = make
+        runner = twilio_runner(sim, tmp_path, checkpoint)
         requests = load_in_checkpoints(runner, checkpoint, lambda: sim.advance(
             600, new_twilio=20, new_hilos=0, finish_fraction=0.2))
         assert len(requests) >= 4
@@ -231,15 +237,7 @@ def test_a_twilio_flow_read_paused_at_every_page_keeps_every_run_once_as_runs_ar
         since = visible_floor(sim)
         first = {r[0] for r in execution_truth(sim, since)}
         checkpoint = Checkpoint(seconds=1e9, requests=10**6, rows=500)
-        runner = TwilioRunner(sim, tmp_path)
-
-        def make():
-            http = twilio_http(base_url=sim.base_url, transport=runner.transport,
-                               **runner.credentials)
-            checkpoint.start(http)
-            return twilio_studio_source(http=http, checkpoint=checkpoint)
-
-        runner.make_source = make
+        runner = twilio_runner(sim, tmp_path, checkpoint)
         load_in_checkpoints(runner, checkpoint, lambda: sim.advance(
             600, new_twilio=20, new_hilos=0, finish_fraction=0.2))
         listed = [r for r in runner.transport.requests if r.url.path.endswith("/Executions")]
