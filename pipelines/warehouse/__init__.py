@@ -18,6 +18,7 @@ from sources.errors import ConfigError
 from transforms.warehouse import Warehouse
 
 from .. import config
+from .stored_state import keep_newest_state
 
 KINDS = ("duckdb", "postgres")
 
@@ -71,9 +72,13 @@ class Destination(ABC):
         return _yes()
 
     def load(self, pipeline: Any) -> list[str]:
-        """dlt's load step for the pipeline's normalized packages; their load ids."""
+        """dlt's load step for the pipeline's normalized packages; their load ids. The
+        stored states the load made obsolete are deleted (`stored_state`)."""
         with self.gate():
             info = pipeline.load()
+            if info.loads_ids:
+                with self.warehouse() as wh:
+                    keep_newest_state(wh, pipeline.dataset_name, pipeline.pipeline_name)
         info.raise_on_failed_jobs()
         return list(info.loads_ids)
 

@@ -4,6 +4,7 @@ next run repeats little of its work, and the data ends exact."""
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -130,3 +131,35 @@ def test_a_flow_bigger_than_a_load_is_read_in_loads_of_about_the_budget(tmp_path
         # at most (the rows of each page's oldest second come again)
         listed = sim.stats()["requests"]["twilio.executions.list"]
         assert listed == len(per_load) <= -(-len(truth) // 1000) + len(per_load) - 1
+
+
+def test_the_warehouse_keeps_one_stored_state_a_lost_working_folder_restores(
+        tmp_path: Path) -> None:
+    """dlt appends the whole state (a Twilio account's still-active executions) with every
+    load; flowsync keeps the newest, which is all dlt restores: a first load in many
+    checkpoints leaves one row, and a run whose working folder is gone takes its cursors
+    from it (fetching the steps of the runs that ended since, not of every run again)."""
+    with Simulator(small_config(twilio_flows=1, twilio_executions=3000,
+                                hilos_contact_runs=0)) as sim:
+        since = visible_floor(sim)
+        env = env_for(sim, tmp_path, CHECKPOINT__ROWS="1000")
+        args = ["run", "--source", "twilio_studio", "--no-transform"]
+        assert flowsync(args, env, tmp_path).returncode == 0
+        db = tmp_path / "w.duckdb"
+        state = "select _dlt_load_id, version from twilio_studio._dlt_pipeline_state"
+        loads = [load for (load,) in read(db, "select load_id from twilio_studio._dlt_loads "
+                                              "where status = 0 order by 1")]
+        assert len(loads) >= 3, loads
+        ((kept, version),) = read(db, state)
+        assert kept == loads[-1] and version >= len(loads), (kept, version)
+
+        sim.advance(3600, new_twilio=40, finish_fraction=0.5)
+        shutil.rmtree(tmp_path / "w.duckdb.state" / "pipelines")
+        sim.reset_stats()
+        assert flowsync(args, env, tmp_path).returncode == 0
+        assert read(db, TWILIO_EXECUTIONS) == execution_truth(sim, since)
+        assert read(db, TWILIO_STEPS) == step_truth(sim, since)
+        # the steps of the executions that ended since the state: a few hundred of 3,040
+        steps = sim.stats()["requests"]["twilio.steps.list"]
+        assert steps < 1000, steps
+        assert len(read(db, state)) == 1
