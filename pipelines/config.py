@@ -18,7 +18,7 @@ import dlt
 from sources import checkpoint, registry
 from sources.errors import ConfigError
 from sources.privacy import Privacy
-from sources.spec import Setting, as_list, iana_zone, one_of
+from sources.spec import Setting, as_list, iana_zone, memory_size, one_of
 
 GENERAL = (
     # a long run commits what it fetched at least this often (seconds, requests, rows)
@@ -55,8 +55,11 @@ GENERAL = (
     Setting("destination.duckdb.credentials", "flowsync.duckdb"),
     # DuckDB's own default is 80% of RAM, and it caches what a load writes up to that: a
     # 1M-row first load peaked at 1.3 GB. Bounded, it writes out instead (no slower here).
-    # Not lower: at 64MB a 1M-execution Twilio load failed to commit ("failed to pin block")
-    Setting("destination.duckdb.memory_limit", "256MB"),
+    # The limit when DuckDB opens the file, checkpoints it and rebuilds the analytics
+    Setting("destination.duckdb.memory_limit", "256MB", check=memory_size),
+    # ... and while dlt loads rows into it (its cache of the tables merged into), when
+    # lower: a first load's memory then stays that of one load (README: memory)
+    Setting("destination.duckdb.load_memory_limit", "64MB", check=memory_size),
     Setting("destination.postgres.credentials", secret=True),
     # seconds: a statement the server runs longer than this is cancelled (by the server)
     Setting("destination.postgres.statement_timeout", 3600, whole=True),

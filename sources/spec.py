@@ -74,6 +74,24 @@ def iana_zone(value: Any) -> str | None:
     return None
 
 
+_UNITS = {"": 1, "b": 1, "byte": 1, "bytes": 1, "k": 10**3, "kb": 10**3, "kilobyte": 10**3,
+          "kilobytes": 10**3, "m": 10**6, "mb": 10**6, "megabyte": 10**6, "megabytes": 10**6,
+          "g": 10**9, "gb": 10**9, "gigabyte": 10**9, "gigabytes": 10**9, "t": 10**12,
+          "tb": 10**12, "terabyte": 10**12, "terabytes": 10**12, "kib": 2**10, "mib": 2**20,
+          "gib": 2**30, "tib": 2**40}
+
+
+def memory_bytes(value: Any) -> int | None:
+    """The bytes of a memory size as DuckDB reads one (`256MB`, `1.5 GB`, `1GiB`), or None."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", str(value))
+    unit = _UNITS.get(found.group(2).lower()) if found else None
+    return None if unit is None else int(float(found.group(1)) * unit)
+
+
+def memory_size(value: Any) -> str | None:
+    return None if memory_bytes(value) else "must be a memory size such as 256MB or 1GB"
+
+
 def one_of(*allowed: str) -> Check:
     return lambda value: None if value in allowed else f"must be {' or '.join(allowed)}"
 

@@ -24,6 +24,7 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from sources import registry
 from sources.errors import ConfigError, first_line
+from sources.spec import memory_bytes
 from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
 from transforms.warehouse import Params, Warehouse
 
@@ -80,6 +81,7 @@ class DuckDB(Destination):
     path: Path
     state_dir: Path
     options: dict[str, str] = field(default_factory=dict)  # given when the file is opened
+    load_limit: str | None = None  # DuckDB's memory limit while dlt loads, where lower
     # while the file is held: the one connection every step uses
     connection: Any = field(default=None, repr=False)
 
@@ -103,27 +105,58 @@ class DuckDB(Destination):
                 "config_options": dict(self.options)}, {}
 
     def load(self, pipeline: Any) -> list[str]:
-        """dlt's load, then a checkpoint of the held file. DuckDB checkpoints when a
-        connection closes; held open for the whole command, it kept every load's rows in
-        its write-ahead log and memory, and a 1M-execution Twilio first load failed to
-        checkpoint within `memory_limit` (the database then refuses every statement)."""
+        """dlt's load, with DuckDB's cache at `load_limit`, then a checkpoint of the held
+        file at the full `memory_limit`.
+
+        - The loads merge into tables that grow with the account, and DuckDB caches what
+          they read up to its limit: a 1M-execution Twilio first load held 256MB of cache
+          that a 10k one never fills.
+        - DuckDB checkpoints when a connection closes; held open for the whole command, it
+          kept every load's rows in its write-ahead log and memory. A checkpoint that does
+          not fit in the limit is fatal (the database refuses every statement), so it gets
+          the full limit; lowering the limit again evicts what it cached."""
         import duckdb
 
-        loads = super().load(pipeline)
-        if self.connection is not None:
-            with self.gate():
-                try:
-                    self.connection.execute("checkpoint")
-                except duckdb.FatalException as exc:
-                    # DuckDB refuses every statement after this: say why, not "invalidated"
-                    raise ConfigError(
-                        f"DuckDB could not checkpoint {self.path} within its memory limit "
-                        f"(destination.duckdb.memory_limit {self.options.get('memory_limit')}"
-                        f"): {first_line(exc)}. The load is committed; raise the limit "
-                        "(DESTINATION__DUCKDB__MEMORY_LIMIT) and run again") from exc
-                except duckdb.Error as exc:  # another thread's transaction: a later load's
-                    log.info("DuckDB checkpoint skipped: %s", first_line(exc))
+        if self.connection is None:
+            return super().load(pipeline)
+        with self.gate():
+            with self._load_limit():
+                loads = super().load(pipeline)
+            try:
+                self.connection.execute("checkpoint")
+            except duckdb.FatalException as exc:
+                # DuckDB refuses every statement after this: say why, not "invalidated"
+                raise ConfigError(
+                    f"DuckDB could not checkpoint {self.path} within its memory limit "
+                    f"(destination.duckdb.memory_limit {self.options.get('memory_limit')}"
+                    f"): {first_line(exc)}. The load is committed; raise the limit "
+                    "(DESTINATION__DUCKDB__MEMORY_LIMIT) and run again") from exc
+            except duckdb.Error as exc:  # another thread's transaction: a later load's
+                log.info("DuckDB checkpoint skipped: %s", first_line(exc))
+            with self._load_limit():
+                pass  # what the checkpoint cached is evicted; the analytics get it all
         return loads
+
+    @contextmanager
+    def _load_limit(self) -> Iterator[None]:
+        """DuckDB's memory limit at `load_limit` inside, where there is one; at
+        `memory_limit` again after."""
+        if self.load_limit is None:
+            yield
+            return
+        self._set_limit("destination.duckdb.load_memory_limit", self.load_limit)
+        try:
+            yield
+        finally:
+            self._set_limit("destination.duckdb.memory_limit", self.options["memory_limit"])
+
+    def _set_limit(self, key: str, value: str) -> None:
+        import duckdb
+
+        try:
+            self.connection.execute(f"set memory_limit = '{value.replace(chr(39), '')}'")
+        except duckdb.Error as exc:
+            raise ConfigError(f"{key} {value!r}: {first_line(exc)}") from None
 
     def gate(self) -> Any:
         """One account's pipeline at a time on the command's one connection."""
@@ -219,6 +252,8 @@ def duckdb_destination(path: str | None = None) -> DuckDB:
                           "choose another name (e.g. flowsync.duckdb)")
     if not file.parent.is_dir():
         raise ConfigError(f"DuckDB file {file}: folder {file.parent} does not exist")
+    limit = str(config.get("destination.duckdb.memory_limit"))
+    load_limit = str(config.get("destination.duckdb.load_memory_limit"))
     return DuckDB(file, state_dir(file.with_name(file.name + ".state")),
-                  {"memory_limit": str(config.get("destination.duckdb.memory_limit")),
-                   **DUCKDB_OPTIONS})
+                  {"memory_limit": limit, **DUCKDB_OPTIONS},
+                  load_limit=load_limit if memory_bytes(load_limit) < memory_bytes(limit) else None)

@@ -67,6 +67,46 @@ def test_each_load_on_the_held_duckdb_file_is_checkpointed(tmp_path: Path) -> No
     assert sizes == [0] * result.checkpoints
 
 
+@pytest.mark.parametrize(("limits", "while_loading"), [
+    ({}, "61.0 MiB"),  # the defaults: 256MB, 64MB while loading
+    ({"DESTINATION__DUCKDB__MEMORY_LIMIT": "32MB"}, "30.5 MiB"),  # lower: it bounds both
+    ({"DESTINATION__DUCKDB__LOAD_MEMORY_LIMIT": "1GB"}, "244.1 MiB"),
+])
+def test_duckdb_caches_less_while_dlt_loads_and_has_its_full_limit_for_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: dict[str, str],
+        while_loading: str) -> None:
+    """Issue 27: the loads merge into tables that grow with the account, and DuckDB cached
+    what they read up to `memory_limit`, which a 10k first load never fills; a checkpoint
+    that does not fit is fatal, so it (and the analytics) get the full limit."""
+    from pipelines.warehouse import Destination
+
+    seen: list[str] = []
+
+    def setting(conn: Any) -> str:
+        return conn.sql("select current_setting('memory_limit')").fetchone()[0]
+
+    with environment(**limits):
+        destination = duckdb_destination(str(tmp_path / "w.duckdb"))
+        with destination.session() as held:
+            monkeypatch.setattr(Destination, "load",
+                                lambda self, pipeline: seen.append(setting(self.connection))
+                                or ["1"])
+            assert held.load(None) == ["1"]
+            seen.append(setting(held.connection))
+    full = "30.5 MiB" if limits.get("DESTINATION__DUCKDB__MEMORY_LIMIT") else "244.1 MiB"
+    assert seen == [while_loading, full]
+
+
+def test_a_memory_limit_duckdb_cannot_read_is_refused_before_the_run(tmp_path: Path) -> None:
+    with environment(DESTINATION__DUCKDB__LOAD_MEMORY_LIMIT="80%"), \
+            pytest.raises(ConfigError) as caught:
+        from pipelines import config
+
+        config.check()
+    assert "destination.duckdb.load_memory_limit" in str(caught.value)
+    assert "must be a memory size such as 256MB or 1GB" in str(caught.value)
+
+
 def test_a_checkpoint_that_does_not_fit_in_the_memory_limit_says_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A checkpoint that fails for want of memory is fatal to DuckDB: every later statement
