@@ -8,13 +8,11 @@ dlt's loads (through parquet files) and the transforms (its cursors).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,20 +21,22 @@ import dlt
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from sources import registry
-from sources.errors import ConfigError, first_line
+from sources.errors import ConfigError, FlowsyncError, first_line
 from sources.spec import memory_bytes
 from transforms.runner import SCHEMA as ANALYTICS_SCHEMA
 from transforms.warehouse import Params, Warehouse
 
 from .. import config
-from ..lock import command_name, process_name, wait_turn
 from ..memory import DUCKDB_OPTIONS
 from . import Destination, state_dir
+from .duckdb_file import hold
 
 log = logging.getLogger("flowsync.duckdb")
 _ONE_WRITER = threading.RLock()
 _WORD = r"(?<!\w){name}(?!\w)"  # a name as a whole word (a schema may stand before it)
-HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
+NO_AUTOCHECKPOINT = "1TB"  # DuckDB's checkpoint_threshold while loading: ours follows
+# in the state folder: a checkpoint within load_memory_limit failed (README: memory)
+CAREFUL = "duckdb-checkpoint-within-memory-limit"
 
 
 class DuckDBWarehouse(Warehouse):
@@ -105,56 +105,86 @@ class DuckDB(Destination):
                 "config_options": dict(self.options)}, {}
 
     def load(self, pipeline: Any) -> list[str]:
-        """dlt's load, with DuckDB's cache at `load_limit`, then a checkpoint of the held
-        file at the full `memory_limit`.
+        """dlt's load and a checkpoint of the held file, DuckDB's cache at `load_limit`.
 
         - The loads merge into tables that grow with the account, and DuckDB caches what
           they read up to its limit: a 1M-execution Twilio first load held 256MB of cache
           that a 10k one never fills.
         - DuckDB checkpoints when a connection closes; held open for the whole command, it
-          kept every load's rows in its write-ahead log and memory. A checkpoint that does
-          not fit in the limit is fatal (the database refuses every statement), so it gets
-          the full limit; lowering the limit again evicts what it cached."""
-        import duckdb
-
+          kept every load's rows in its write-ahead log and memory.
+        - Where DuckDB fails within `load_limit` (a checkpoint that does not fit is fatal:
+          the database refuses every statement), the file is noted (`CAREFUL`) and its
+          later loads and checkpoints get the full `memory_limit`, as before the lower
+          limit: the next run gets past what failed."""
         if self.connection is None:
             return super().load(pipeline)
         with self.gate():
+            if self.load_limit is None or self.careful.exists():
+                loads = super().load(pipeline)
+                self._checkpoint(reduced=False)
+                return loads
             with self._load_limit():
                 loads = super().load(pipeline)
-            try:
-                self.connection.execute("checkpoint")
-            except duckdb.FatalException as exc:
-                # DuckDB refuses every statement after this: say why, not "invalidated"
-                raise ConfigError(
-                    f"DuckDB could not checkpoint {self.path} within its memory limit "
-                    f"(destination.duckdb.memory_limit {self.options.get('memory_limit')}"
-                    f"): {first_line(exc)}. The load is committed; raise the limit "
-                    "(DESTINATION__DUCKDB__MEMORY_LIMIT) and run again") from exc
-            except duckdb.Error as exc:  # another thread's transaction: a later load's
-                log.info("DuckDB checkpoint skipped: %s", first_line(exc))
-            with self._load_limit():
-                pass  # what the checkpoint cached is evicted; the analytics get it all
+                self._checkpoint(reduced=True)
         return loads
 
-    @contextmanager
-    def _load_limit(self) -> Iterator[None]:
-        """DuckDB's memory limit at `load_limit` inside, where there is one; at
-        `memory_limit` again after."""
-        if self.load_limit is None:
-            yield
-            return
-        self._set_limit("destination.duckdb.load_memory_limit", self.load_limit)
-        try:
-            yield
-        finally:
-            self._set_limit("destination.duckdb.memory_limit", self.options["memory_limit"])
+    @property
+    def careful(self) -> Path:
+        return self.state_dir / CAREFUL
 
-    def _set_limit(self, key: str, value: str) -> None:
+    def _checkpoint(self, reduced: bool) -> None:
         import duckdb
 
         try:
-            self.connection.execute(f"set memory_limit = '{value.replace(chr(39), '')}'")
+            self.connection.execute("checkpoint")
+        except duckdb.FatalException as exc:
+            # DuckDB refuses every statement after this: say why, not "invalidated"
+            limit = self.options.get("memory_limit")
+            if reduced:
+                raise FlowsyncError(
+                    f"DuckDB could not checkpoint {self.path} within destination.duckdb."
+                    f"load_memory_limit {self.load_limit}: {first_line(exc)}. The load is "
+                    f"committed; later runs load this file within destination.duckdb."
+                    f"memory_limit {limit}") from exc
+            raise ConfigError(
+                f"DuckDB could not checkpoint {self.path} within its memory limit "
+                f"(destination.duckdb.memory_limit {limit}): {first_line(exc)}. The load "
+                "is committed; raise the limit (DESTINATION__DUCKDB__MEMORY_LIMIT) and "
+                "run again") from exc
+        except duckdb.Error as exc:  # another thread's transaction: a later load's
+            log.info("DuckDB checkpoint skipped: %s", first_line(exc))
+
+    @contextmanager
+    def _load_limit(self) -> Iterator[None]:
+        """DuckDB's memory limit at `load_limit` inside, and no checkpoint of DuckDB's own
+        at a commit (one that does not fit is as fatal); at `memory_limit` after. Where
+        DuckDB fails inside, the file is noted as `careful`."""
+        self._set_limit("destination.duckdb.load_memory_limit", self.load_limit)
+        self.connection.execute(f"set checkpoint_threshold = '{NO_AUTOCHECKPOINT}'")
+        try:
+            yield
+        except Exception as exc:
+            if _from_duckdb(exc):
+                self.careful.parent.mkdir(parents=True, exist_ok=True)
+                self.careful.write_text(f"{first_line(exc)}\n")
+                log.warning("DuckDB failed within destination.duckdb.load_memory_limit %s; "
+                            "later runs load %s within destination.duckdb.memory_limit %s "
+                            "(to try the lower limit again, delete %s)", self.load_limit,
+                            self.path, self.options.get("memory_limit"), self.careful)
+            with suppress(Exception):  # (a database DuckDB invalidated refuses it)
+                self._full_limit()
+            raise
+        self._full_limit()
+
+    def _full_limit(self) -> None:
+        self.connection.execute("reset checkpoint_threshold")
+        self._set_limit("destination.duckdb.memory_limit", self.options["memory_limit"])
+
+    def _set_limit(self, key: str, value: str | None) -> None:
+        import duckdb
+
+        try:
+            self.connection.execute(f"set memory_limit = '{str(value).replace(chr(39), '')}'")
         except duckdb.Error as exc:
             raise ConfigError(f"{key} {value!r}: {first_line(exc)}") from None
 
@@ -183,56 +213,18 @@ class DuckDB(Destination):
                 "DESTINATION__DUCKDB__CREDENTIALS)")
 
 
-@contextmanager
-def hold(path: str, limit: float, options: dict[str, str], note: Path) -> Iterator[Any]:
-    """The DuckDB file opened for writing, once every other process has let go of it.
-    Who holds it: a flowsync command says so in `note` while it holds the file; another
-    program (a BI tool, a notebook) is named from DuckDB's message where it gives a PID."""
+def _from_duckdb(exc: BaseException) -> bool:
+    """Whether DuckDB raised `exc` or one of its causes (dlt wraps what it raised)."""
     import duckdb
 
-    conn: Any = None
-
-    def try_take() -> str | None:
-        nonlocal conn
-        try:
-            conn = duckdb.connect(path, config=options)
-            return None
-        except duckdb.Error as exc:
-            if not isinstance(exc, duckdb.IOException | duckdb.ConnectionException):
-                raise ConfigError(f"DuckDB file {path} cannot be opened: "
-                                  f"{first_line(exc)}") from None
-            return _holder(note) or _named_by_duckdb(exc, path)
-
-    wait_turn(try_take, f"the DuckDB file {path}", limit)
-    note.parent.mkdir(parents=True, exist_ok=True)
-    note.write_text(json.dumps({"pid": os.getpid(), "command": command_name()}))
-    try:
-        yield conn
-    finally:
-        note.unlink(missing_ok=True)
-        conn.close()
-
-
-def _holder(note: Path) -> str | None:
-    """The flowsync command that noted it holds the file, if it still runs."""
-    try:
-        noted = json.loads(note.read_text())
-        os.kill(int(noted["pid"]), 0)  # only asks whether it runs
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return str(noted["command"])
-
-
-def _named_by_duckdb(exc: Exception, path: str) -> str:
-    """The holder as DuckDB's message names it (its PID, where the platform gives one);
-    an open that failed for another reason (not DuckDB's file, denied) is the file's own
-    problem."""
-    found = HOLDER.search(str(exc))
-    if found is not None:
-        return process_name(int(found.group(1)))
-    if "lock" in str(exc).lower():
-        return "another process (DuckDB does not say which)"
-    raise ConfigError(f"DuckDB file {path} cannot be opened: {first_line(exc)}") from None
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        if isinstance(found, duckdb.Error):
+            return True
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    return False
 
 
 def duckdb_destination(path: str | None = None) -> DuckDB:
