@@ -13,7 +13,9 @@ unless freed memory goes back to the system:
   first load of 300,000 Twilio executions grew 354 -> 513 MiB over 25 loads (363 -> 442
   with two);
 - DuckDB returns its own (jemalloc's background threads: `DUCKDB_OPTIONS`), and its cache
-  is capped by `destination.duckdb.memory_limit`.
+  is capped by `destination.duckdb.load_memory_limit` while loading (`warehouse.duckdb`);
+- the warehouse keeps each pipeline's newest stored state, not one per load
+  (`warehouse.stored_state`).
 
 Measured by `python -m benchmarks.memory`.
 """
