@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..records import parse_timestamp
+from ..records import pack_times, parse_timestamp, unpack_times
 from .settings import CONTACT_OPEN, EXECUTION_FINAL
 from .window import Order
 
@@ -176,15 +176,14 @@ class ExecutionsCursor:
     def from_state(cls, raw: dict | None) -> ExecutionsCursor:
         raw = raw or {}
         return cls(parse_timestamp(raw.get("newest")),
-                   {k: ts for k, v in (raw.get("open") or {}).items()
-                    if (ts := parse_timestamp(v)) is not None},
+                   unpack_times(raw.get("open")),
                    raw.get("page_len") or None, int(raw.get("oldest_open_position") or 0),
                    Order(bool(raw.get("order_verified")), bool(raw.get("unordered"))),
                    Backfill.from_state(raw.get("backfill")))
 
     def to_state(self) -> dict:
         return {"newest": _iso(self.newest),
-                "open": {k: ts.isoformat() for k, ts in self.open.items()},
+                "open": pack_times(self.open),
                 "page_len": self.page_len, "oldest_open_position": self.oldest_open_position,
                 "order_verified": self.order.verified, "unordered": self.order.unordered,
                 "backfill": self.backfill.to_state() if self.backfill else None}

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from ..records import parse_timestamp
+from ..records import pack_times, parse_timestamp, unpack_times
 from .settings import PAGE_SIZE, RETENTION_DAYS
 
 RETENTION = timedelta(days=RETENTION_DAYS)
@@ -73,8 +73,7 @@ class FlowCursor:
         raw = raw or {}
         return cls(
             newest=parse_timestamp(raw.get("newest")),
-            active={sid: ts for sid, v in (raw.get("active") or {}).items()
-                    if (ts := parse_timestamp(v)) is not None},
+            active=unpack_times(raw.get("active")),
             boundary=set(raw.get("boundary") or ()),
             rows_since_oldest_active=int(raw.get("rows_since_oldest_active") or 0),
             resume=Resume.from_state(raw["resume"]) if raw.get("resume") else None,
@@ -83,7 +82,7 @@ class FlowCursor:
     def to_state(self) -> dict:
         state = {
             "newest": _iso(self.newest),
-            "active": {sid: ts.isoformat() for sid, ts in self.active.items()},
+            "active": pack_times(self.active),
             "boundary": sorted(self.boundary),
             "rows_since_oldest_active": self.rows_since_oldest_active,
         }

@@ -94,6 +94,7 @@ def test_cursors_round_trip_through_state_and_read_older_state() -> None:
     contacts = ContactsCursor(at(0), at(-2), Order(verified=True, unordered=False))
     assert ContactsCursor.from_state(contacts.to_state()) == contacts
     executions = ExecutionsCursor(at(0), {"e1": at(-1)}, 20, 7, Order(True, True))
+    assert executions.to_state()["open"] == f"e1 {at(-1).isoformat()}"  # one string
     assert ExecutionsCursor.from_state(executions.to_state()) == executions
     # state written before the cursors existed: same keys, some absent
     old = {"newest": at(0).isoformat(), "open": {"e1": at(-1).isoformat(), "bad": "x"},

@@ -8,6 +8,7 @@ from sources.twilio_studio.cursor import (
     FlowCursor,
     FlowPlan,
     FlowProgress,
+    Resume,
     pack_pending,
     plan,
     unpack_pending,
@@ -68,9 +69,18 @@ def test_steps_are_wanted_once_per_execution_first_seen_ended() -> None:
 
 
 def test_cursor_round_trips_through_state() -> None:
-    cursor = FlowCursor(newest=at(0), active={"FN1": at(-3)}, boundary={"FN2"},
+    cursor = FlowCursor(newest=at(0), active={"FN1": at(-3), "FN3": at(-2)}, boundary={"FN2"},
                         rows_since_oldest_active=7)
-    assert FlowCursor.from_state(cursor.to_state()) == cursor
+    state = cursor.to_state()
+    # the active executions are one string in state: dlt copies the state every load
+    assert state["active"] == f"FN1 {at(-3).isoformat()} FN3 {at(-2).isoformat()}"
+    assert FlowCursor.from_state(state) == cursor
+    paused = FlowCursor(newest=at(0), resume=Resume(None, at(-1), cursor, 9, 4))
+    assert paused.to_state()["resume"]["after"]["active"] == state["active"]
+    assert FlowCursor.from_state(paused.to_state()) == paused
+    # an earlier release's {sid: time} form reads the same
+    earlier = {**state, "active": {"FN1": at(-3).isoformat(), "FN3": at(-2).isoformat()}}
+    assert FlowCursor.from_state(earlier) == cursor
 
 
 def test_retention_counts_from_the_apis_clock_not_the_newest_execution() -> None:
