@@ -105,6 +105,7 @@ def run_source(account: Account, destination: Destination,
     os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
     memory.lean_arrow()
     memory.few_arenas()
+    memory.fixed_mmap_threshold()
     t0 = time.perf_counter()
     http: HttpClient | None = None
     pipeline: dlt.Pipeline | None = None

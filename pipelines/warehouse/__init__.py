@@ -31,6 +31,9 @@ class Destination(ABC):
     # how dlt stages rows for it (measured, README): parquet loads DuckDB 3.6x faster than
     # dlt's default insert path; COPY (csv) edges out inserts on Postgres
     loader_file_format: ClassVar[str]
+    # dlt's load jobs (a file each) at once: dlt's default, where the server has its own
+    # memory and connections
+    load_workers: ClassVar[int] = 20
     label: str
     # the deployment's own folder: dlt's pipelines (cursors, load packages) and locks
     state_dir: Path
@@ -75,7 +78,7 @@ class Destination(ABC):
         """dlt's load step for the pipeline's normalized packages; their load ids. The
         stored states the load made obsolete are deleted (`stored_state`)."""
         with self.gate():
-            info = pipeline.load()
+            info = pipeline.load(workers=self.load_workers)
             if info.loads_ids:
                 with self.warehouse() as wh:
                     keep_newest_state(wh, pipeline.dataset_name, pipeline.pipeline_name)

@@ -77,6 +77,9 @@ class DuckDBWarehouse(Warehouse):
 class DuckDB(Destination):
     kind = "duckdb"
     loader_file_format = "parquet"
+    # one job at a time within the load's memory limit: each append pins buffers of its
+    # own, and five files of one table loading at once failed within 64MB (README: memory)
+    load_workers = 1
 
     path: Path
     state_dir: Path
@@ -112,21 +115,43 @@ class DuckDB(Destination):
           that a 10k one never fills.
         - DuckDB checkpoints when a connection closes; held open for the whole command, it
           kept every load's rows in its write-ahead log and memory.
-        - Where DuckDB fails within `load_limit` (a checkpoint that does not fit is fatal:
-          the database refuses every statement), the file is noted (`CAREFUL`) and its
-          later loads and checkpoints get the full `memory_limit`, as before the lower
-          limit: the next run gets past what failed."""
+        - Where DuckDB fails within `load_limit`, the file is noted (`CAREFUL`) and its
+          later loads and checkpoints get the full `memory_limit`. A load DuckDB refused
+          (one that does not fit fails its statement or its commit, rolled back; dlt keeps
+          its jobs to retry) is loaded again at once within `memory_limit`: once, so an
+          error that is not about memory fails again and stops the run. A checkpoint that
+          does not fit is fatal (the database refuses every statement): the run stops,
+          the next one gets past it."""
         if self.connection is None:
             return super().load(pipeline)
         with self.gate():
             if self.load_limit is None or self.careful.exists():
-                loads = super().load(pipeline)
-                self._checkpoint(reduced=False)
-                return loads
-            with self._load_limit():
-                loads = super().load(pipeline)
-                self._checkpoint(reduced=True)
+                return self._load(pipeline, reduced=False)
+            try:
+                with self._load_limit():
+                    return self._load(pipeline, reduced=True)
+            except Exception as exc:
+                # a load DuckDB refused (its database still answers), whose jobs dlt kept
+                if not (_duckdb_error(exc) and pipeline.has_pending_data and self._answers()):
+                    raise
+            log.warning("%s: loading again within destination.duckdb.memory_limit %s",
+                        self.path, self.options.get("memory_limit"))
+            return self._load(pipeline, reduced=False)
+
+    def _load(self, pipeline: Any, reduced: bool) -> list[str]:
+        loads = super().load(pipeline)
+        self._checkpoint(reduced)
         return loads
+
+    def _answers(self) -> bool:
+        """Whether the held connection still runs statements (a fatal error ends that)."""
+        import duckdb
+
+        try:
+            self.connection.execute("select 1").fetchall()
+        except duckdb.Error:
+            return False
+        return True
 
     @property
     def careful(self) -> Path:
@@ -164,13 +189,15 @@ class DuckDB(Destination):
         try:
             yield
         except Exception as exc:
-            if _from_duckdb(exc):
+            cause = _duckdb_error(exc)
+            if cause is not None:
                 self.careful.parent.mkdir(parents=True, exist_ok=True)
-                self.careful.write_text(f"{first_line(exc)}\n")
-                log.warning("DuckDB failed within destination.duckdb.load_memory_limit %s; "
-                            "later runs load %s within destination.duckdb.memory_limit %s "
-                            "(to try the lower limit again, delete %s)", self.load_limit,
-                            self.path, self.options.get("memory_limit"), self.careful)
+                self.careful.write_text(f"{first_line(cause)}\n")
+                log.warning("DuckDB failed within destination.duckdb.load_memory_limit %s "
+                            "(%s); later loads of %s are within destination.duckdb."
+                            "memory_limit %s (to try the lower limit again, delete %s)",
+                            self.load_limit, first_line(cause), self.path,
+                            self.options.get("memory_limit"), self.careful)
             with suppress(Exception):  # (a database DuckDB invalidated refuses it)
                 self._full_limit()
             raise
@@ -213,18 +240,19 @@ class DuckDB(Destination):
                 "DESTINATION__DUCKDB__CREDENTIALS)")
 
 
-def _from_duckdb(exc: BaseException) -> bool:
-    """Whether DuckDB raised `exc` or one of its causes (dlt wraps what it raised)."""
+def _duckdb_error(exc: BaseException) -> BaseException | None:
+    """What DuckDB raised, `exc` or one of its causes (dlt wraps it), or None."""
     import duckdb
 
     seen: set[int] = set()
     found: BaseException | None = exc
     while found is not None and id(found) not in seen:
         if isinstance(found, duckdb.Error):
-            return True
+            return found
         seen.add(id(found))
         found = found.__cause__ or found.__context__
-    return False
+    return None
+
 
 
 def duckdb_destination(path: str | None = None) -> DuckDB:
