@@ -19,7 +19,8 @@ unless freed memory goes back to the system:
   at the end of each extract of a 300,000-execution Twilio load the heap held 75-120 MiB
   free (4-12 with the threshold fixed), and the process peaked at 429 MiB instead of 384;
 - DuckDB returns its own (jemalloc's background threads: `DUCKDB_OPTIONS`), and its cache
-  is capped by `destination.duckdb.load_memory_limit` while loading (`warehouse.duckdb`);
+  is capped by `destination.duckdb.load_memory_limit` while loading, where dlt's load
+  jobs run one at a time (`warehouse.duckdb`);
 - the warehouse keeps each pipeline's newest stored state, not one per load
   (`warehouse.stored_state`).
 
