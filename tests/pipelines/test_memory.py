@@ -125,6 +125,24 @@ def big_strings(conn: Any, n: int) -> None:
         raise
 
 
+def hilos_first_load(tmp_path: Path, runs: int, **settings: str) -> tuple[list, list]:
+    """A first load of `runs` Hilos contact runs into a held DuckDB file, with `settings`:
+    the contact runs loaded, and the simulator's."""
+    from tests.expected import HILOS_CONTACTS, contact_truth
+    from tests.running import read
+
+    path = tmp_path / "w.duckdb"
+    with Simulator(small_config(twilio_executions=0, hilos_contact_runs=runs)) as sim, \
+            environment(**{k: v for k, v in env_for(sim, tmp_path).items()
+                           if k.startswith(("SOURCES__HILOS", "DLT_"))},
+                        FLOWSYNC__STATE_DIR=str(tmp_path / "state"), **settings):
+        (account,) = accounts(registry.get("hilos"))
+        with duckdb_destination(str(path)).session() as held:
+            result = run_source(account, held)
+        assert result.ok, result.error
+        return read(path, HILOS_CONTACTS), contact_truth(sim)
+
+
 class Rows:
     """What the fake load below is handed: `n` big rows, and whether dlt keeps them to
     retry when their load fails (a failed load's package is pending)."""
@@ -206,23 +224,12 @@ def test_a_real_load_that_does_not_fit_is_loaded_again_in_the_same_run(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """dlt's own load, within a limit no load fits: DuckDB rolls the insert back, dlt keeps
     the job to retry, and the run loads it again within `memory_limit`: every row once."""
-    from tests.expected import HILOS_CONTACTS, contact_truth
-    from tests.running import read
-
+    loaded, truth = hilos_first_load(tmp_path, 3000, DESTINATION__DUCKDB__LOAD_MEMORY_LIMIT="2MB")
+    assert "load_memory_limit 2MB (Out of Memory Error: " in caplog.text  # it did not fit
     path = tmp_path / "w.duckdb"
-    with Simulator(small_config(twilio_executions=0, hilos_contact_runs=3000)) as sim, \
-            environment(**{k: v for k, v in env_for(sim, tmp_path).items()
-                           if k.startswith(("SOURCES__HILOS", "DLT_"))},
-                        FLOWSYNC__STATE_DIR=str(tmp_path / "state"),
-                        DESTINATION__DUCKDB__LOAD_MEMORY_LIMIT="2MB"):
-        (account,) = accounts(registry.get("hilos"))
-        with duckdb_destination(str(path)).session() as held:
-            result = run_source(account, held)
-        assert result.ok, result.error
-        assert "load_memory_limit 2MB (Out of Memory Error: " in caplog.text  # it did not fit
-        assert f"{path}: loading again within destination.duckdb.memory_limit" in caplog.text
-        assert (tmp_path / "state" / "duckdb-checkpoint-within-memory-limit").exists()
-        assert read(path, HILOS_CONTACTS) == contact_truth(sim)
+    assert f"{path}: loading again within destination.duckdb.memory_limit" in caplog.text
+    assert (tmp_path / "state" / "duckdb-checkpoint-within-memory-limit").exists()
+    assert loaded == truth
 
 
 def test_a_checkpoint_that_does_not_fit_in_the_memory_limit_says_so(
@@ -331,9 +338,6 @@ def test_dlt_loads_one_file_at_a_time_into_duckdb(tmp_path: Path,
 
     from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
 
-    from tests.expected import HILOS_CONTACTS, contact_truth
-    from tests.running import read
-
     running, most, lock = [0], [0], threading.Lock()
     run = DuckDbCopyJob.run
 
@@ -349,15 +353,6 @@ def test_dlt_loads_one_file_at_a_time_into_duckdb(tmp_path: Path,
                 running[0] -= 1
 
     monkeypatch.setattr(DuckDbCopyJob, "run", counted)
-    path = tmp_path / "w.duckdb"
-    with Simulator(small_config(twilio_executions=0, hilos_contact_runs=2000)) as sim, \
-            environment(**{k: v for k, v in env_for(sim, tmp_path).items()
-                           if k.startswith(("SOURCES__HILOS", "DLT_"))},
-                        FLOWSYNC__STATE_DIR=str(tmp_path / "state"),
-                        DATA_WRITER__FILE_MAX_ITEMS="300"):
-        (account,) = accounts(registry.get("hilos"))
-        with duckdb_destination(str(path)).session() as held:
-            result = run_source(account, held)
-        assert result.ok, result.error
-        assert read(path, HILOS_CONTACTS) == contact_truth(sim)
+    loaded, truth = hilos_first_load(tmp_path, 2000, DATA_WRITER__FILE_MAX_ITEMS="300")
+    assert loaded == truth
     assert most == [1]
