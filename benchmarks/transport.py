@@ -6,8 +6,9 @@ The simulator runs in its own process; each contender GETs the same Twilio steps
 (one per execution, as a first load does) and parses the JSON, in this process: wall time
 and this process's CPU (user + system) per request. Contenders: urllib, one connection
 per request (the naive client); httpx.Client with its own pool (httpcore); httpx.AsyncClient
-on one event loop; flowsync's `HttpClient` (requests straight to `sources.transport`);
-and bare `http.client` keep-alive connections (the floor of Python HTTP). Threaded
+on one event loop; flowsync's `HttpClient` (requests straight to `sources.transport`, on
+plain sockets: `sources.wire`); and bare `http.client` keep-alive connections, the
+standard library's own. Threaded
 contenders run with each thread count asked for.
 """
 
@@ -111,7 +112,7 @@ def main() -> None:
             run("flowsync HttpClient (sources.transport)", n,
                 lambda mine=mine, n=n: threaded(urls, n, mine.get_json))
         local = threading.local()
-        run("http.client keep-alive (floor)", n, lambda n=n: threaded(urls, n, raw))
+        run("bare http.client keep-alive", n, lambda n=n: threaded(urls, n, raw))
         if n > 1:
             run("httpx.AsyncClient, one event loop", n, lambda n=n: asyncio.run(_async(
                 base, auth, urls, n)))

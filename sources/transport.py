@@ -1,4 +1,4 @@
-"""The bytes on the wire: an httpx transport on the standard library's `http.client`, a
+"""The bytes on the wire: an httpx transport on plain sockets (`sources.wire`), a
 keep-alive connection per thread, no shared pool.
 
 Why: the sources' worker threads all send GETs at once. httpx's own transport (httpcore)
@@ -27,29 +27,29 @@ import urllib.request
 import weakref
 import zlib
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
 from .bodies import Answer, decoded
+from .wire import Connection
 
 Key = tuple[str, str, int]
 
 
 class StdlibTransport(httpx.BaseTransport):
-    """httpx transport: one keep-alive `http.client` connection per thread and host.
+    """httpx transport: one keep-alive connection per thread and host (`wire.Connection`).
 
     `get` is the lean path `sources.http` takes: a URL and headers in, an `Answer` out,
     without httpx's Request and Response objects (and their URL parsing and header
-    normalising), and headers read without the `email` parser http.client uses
-    (`LeanResponse`): together half the CPU of a request on loopback
+    normalising) and without `http.client`'s objects and `email` header parser: 0.21-0.25
+    CPU-ms a request on loopback against 0.27-0.34 through bare `http.client`
     (`python -m benchmarks.transport`)."""
 
     def __init__(self, verify: ssl.SSLContext | None = None) -> None:
         self._local = threading.local()
         self._ssl = verify
-        self._all: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+        self._all: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def get(self, url: str, headers: Mapping[str, str], timeouts: Mapping[str, float | None]
@@ -89,56 +89,50 @@ class StdlibTransport(httpx.BaseTransport):
         key = (scheme, parts.hostname or "", port)
         conn = self._connection(key, timeouts, request)
         try:
-            conn.putrequest("GET", target, skip_accept_encoding=True)
-            for name, value in headers.items():
-                conn.putheader(name, value)
-            conn.endheaders()
-            answer = conn.getresponse()
-            body = answer.read()
+            reply = conn.get(target, headers)
         except (OSError, http.client.HTTPException) as exc:
             self._drop(key, conn)
             raise _as_httpx(exc, request) from exc
         except BaseException:
             self._drop(key, conn)
             raise
-        if answer.will_close:
+        if reply.will_close:
             self._drop(key, conn)
-        return answer.status, answer.headers, body
+        return reply.status, reply.headers, reply.body
 
     def _connection(self, key: Key, timeouts: Mapping[str, float | None],
-                    request: httpx.Request | None) -> http.client.HTTPConnection:
-        conns: dict[Key, http.client.HTTPConnection] | None = getattr(self._local, "conns", None)
+                    request: httpx.Request | None) -> Connection:
+        conns: dict[Key, Connection] | None = getattr(self._local, "conns", None)
         if conns is None:
             conns = self._local.conns = {}
         conn = conns.get(key)
-        if conn is not None and conn.sock is not None and not _closed_by_peer(conn.sock):
+        if conn is not None and not _closed_by_peer(conn.sock):
             return conn
         if conn is not None:
             self._drop(key, conn)
         scheme, host, port = key
-        connect, read = timeouts.get("connect"), timeouts.get("read")
-        if scheme == "https":
-            context = self._ssl or httpx.create_ssl_context()
-            self._ssl = context
-            conn = http.client.HTTPSConnection(host, port, timeout=connect, context=context)
-        elif scheme == "http":
-            conn = http.client.HTTPConnection(host, port, timeout=connect)
-        else:
+        if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
         try:
-            conn.connect()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+            sock = socket.create_connection((host, port), timeout=timeouts.get("connect"))
+        except OSError as exc:
             raise _as_httpx(exc, request, connecting=True) from exc
-        conn.response_class = LeanResponse
-        conn.sock.settimeout(read)
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conns[key] = conn
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                context = self._ssl or httpx.create_ssl_context()
+                self._ssl = context
+                sock = context.wrap_socket(sock, server_hostname=host)
+            sock.settimeout(timeouts.get("read"))
+        except OSError as exc:  # (ssl.SSLError too: a certificate not trusted)
+            sock.close()
+            raise _as_httpx(exc, request, connecting=True) from exc
+        conn = conns[key] = Connection(sock, host, port, 443 if scheme == "https" else 80)
         with self._lock:
             self._all.add(conn)
         return conn
 
-    def _drop(self, key: Key, conn: http.client.HTTPConnection) -> None:
+    def _drop(self, key: Key, conn: Connection) -> None:
         conn.close()
         conns = getattr(self._local, "conns", {})
         if conns.get(key) is conn:
@@ -151,80 +145,6 @@ class StdlibTransport(httpx.BaseTransport):
             self._all.clear()
         for conn in conns:
             conn.close()
-
-
-class LeanResponse(http.client.HTTPResponse):
-    """http.client's response with its headers read as a plain dict (names in lower case,
-    repeated ones joined by ", "), not through the `email` parser: that parser was ~13%
-    of flowsync's CPU at 20,000 Twilio executions. Everything after the headers (chunked
-    bodies, Content-Length, when the connection closes) is http.client's own."""
-
-    def begin(self) -> None:
-        if self.headers is not None:
-            return
-        while True:  # until an answer other than 100 Continue
-            version, status, reason = self._read_status()
-            if status != http.client.CONTINUE:
-                break
-            _header_lines(self.fp)
-        self.code = self.status = status
-        self.reason = reason.strip()
-        if version in ("HTTP/1.0", "HTTP/0.9"):
-            self.version = 10
-        elif version.startswith("HTTP/1."):
-            self.version = 11
-        else:
-            raise http.client.UnknownProtocol(version)
-        self.headers = self.msg = _header_dict(_header_lines(self.fp))  # type: ignore[assignment]
-        self.chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
-        self.chunk_left = None
-        self.will_close = self._check_close()
-        self.length = None
-        length = self.headers.get("content-length")
-        if length and not self.chunked:
-            try:
-                self.length = int(length)
-            except ValueError:
-                self.length = None
-            else:
-                self.length = self.length if self.length >= 0 else None
-        if status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED) or 100 <= status < 200:
-            self.length = 0
-        if not self.will_close and not self.chunked and self.length is None:
-            self.will_close = True  # the body ends when the server closes
-
-
-MAX_HEADER_LINE = 65536
-MAX_HEADERS = 100
-
-
-def _header_lines(fp: Any) -> list[bytes]:
-    lines = []
-    while True:
-        line = fp.readline(MAX_HEADER_LINE + 1)
-        if len(line) > MAX_HEADER_LINE:
-            raise http.client.LineTooLong("header line")
-        if line in (b"\r\n", b"\n", b""):
-            return lines
-        lines.append(line)
-        if len(lines) > MAX_HEADERS:
-            raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
-
-
-def _header_dict(lines: list[bytes]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    last = ""
-    for raw in lines:
-        line = raw.decode("iso-8859-1").rstrip("\r\n")
-        if line[:1] in (" ", "\t") and last:  # an obsolete folded continuation
-            headers[last] += " " + line.strip()
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue  # not a header: ignored, as http.client's parser does
-        last, value = name.strip().lower(), value.strip()
-        headers[last] = f"{headers[last]}, {value}" if last in headers else value
-    return headers
 
 
 def _target(url: str, parts: SplitResult) -> str:
