@@ -35,7 +35,7 @@ from sources.privacy import Privacy
 from sources.spec import Source
 from transforms.incremental import invalidate
 
-from . import config, memory
+from . import collector, config, memory
 from .accounts import Account
 from .lock import pipeline_lock
 from .privacy import mark_unchecked
@@ -123,7 +123,7 @@ def run_source(account: Account, destination: Destination,
             spec = registry.get(source)
             checkpoint = make_checkpoint()
             http = spec.connect(account.settings)
-            with ticker(label, http, counter, t0, on_progress):
+            with ticker(label, http, counter, t0, on_progress), collector.fewer_collections():
                 _load_in_checkpoints(pipeline, spec, http, checkpoint, destination, result,
                                      lambda: with_account(spec.build(
                                          account.settings, http, checkpoint,
