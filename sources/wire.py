@@ -7,11 +7,13 @@ flowsync's request path; a first load makes one request per Twilio execution. On
 loopback flowsync's client now costs 0.21-0.25 CPU-ms a request (JSON parsed) against
 bare `http.client`'s 0.27-0.34 (`python -m benchmarks.transport`, 1 to 64 threads), and
 the worker threads of a 20,000-execution Twilio load use 7-13% less CPU (`perf record`,
-per thread, two runs each side by side). What an answer may be is still what `http.client` reads: a status line and
-headers (lines ending in CRLF or LF, folded continuations, at most `MAX_HEADERS` lines of
+per thread, two runs each side by side).
+
+What an answer may be is still what `http.client` reads: a status line and headers
+(lines ending in CRLF or LF, folded continuations, at most `MAX_HEADERS` lines of
 `MAX_LINE` bytes), informational 1xx answers skipped, and a body framed by chunked
-transfer coding, by Content-Length, or by the server closing the connection; no body for
-204, 304 or 1xx. Failures are `http.client`'s exception types (or `OSError` from the
+transfer coding, by Content-Length, or by the server closing the connection; no body
+for 204, 304 or 1xx. Failures are `http.client`'s exception types (or `OSError` from the
 socket), which `sources.transport` maps to httpx's errors the client retries.
 """
 

@@ -125,6 +125,38 @@ def big_strings(conn: Any, n: int) -> None:
         raise
 
 
+@pytest.mark.parametrize("careful", [False, True])
+def test_duckdb_loads_on_one_thread_and_has_its_threads_back_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, careful: bool) -> None:
+    """Issue 27: DuckDB's second thread cost a load 0.3-0.55 CPU-s at 20,000 Twilio
+    executions and saved no time on a small machine. Within the load limit or without
+    it (a file noted `careful`), dlt's load and the checkpoint run on one thread; the
+    threads the connection had (here 3) are back after, for the analytics."""
+    from pipelines.warehouse import Destination
+
+    seen: list[int] = []
+
+    def threads(conn: Any) -> int:
+        return int(conn.sql("select current_setting('threads')").fetchone()[0])
+
+    destination = duckdb_destination(str(tmp_path / "w.duckdb"))
+    with destination.session() as held:
+        held.connection.execute("set threads = 3")
+        if careful:
+            held.careful.parent.mkdir(parents=True, exist_ok=True)
+            held.careful.write_text("an earlier failure\n")
+        monkeypatch.setattr(Destination, "load",
+                            lambda self, pipeline: seen.append(threads(self.connection))
+                            or ["1"])
+        checkpoint = held._checkpoint
+        monkeypatch.setattr(held, "_checkpoint",
+                            lambda reduced: seen.append(threads(held.connection))
+                            or checkpoint(reduced))
+        assert held.load(None) == ["1"]
+        seen.append(threads(held.connection))
+    assert seen == [1, 1, 3]
+
+
 def hilos_first_load(tmp_path: Path, runs: int, **settings: str) -> tuple[list, list]:
     """A first load of `runs` Hilos contact runs into a held DuckDB file, with `settings`:
     the contact runs loaded, and the simulator's."""
@@ -242,10 +274,16 @@ def test_a_checkpoint_that_does_not_fit_in_the_memory_limit_says_so(
     from pipelines.warehouse import Destination
 
     class Held:
-        def execute(self, sql: str) -> None:
+        def execute(self, sql: str) -> Any:
+            if sql in ("select current_setting('threads')", "set threads = 1",
+                       "set threads = 2"):  # (the load's one thread, and back)
+                return self
             assert sql == "checkpoint"
             raise duckdb.FatalException("Failed to create checkpoint because of error: failed "
                                         "to pin block of size 2.1 MiB (59.3 MiB/61.0 MiB used)")
+
+        def fetchone(self) -> tuple[str]:
+            return ("2",)
 
     monkeypatch.setattr(Destination, "load", lambda self, pipeline: ["1"])
     held = DuckDB(tmp_path / "w.duckdb", tmp_path, {"memory_limit": "64MB"}, connection=Held())
