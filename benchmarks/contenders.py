@@ -95,10 +95,15 @@ def flowsync(provider: str, cfg: dict, workdir: Path) -> int:
                           SOURCES__TWILIO_STUDIO__AUTH_TOKEN=t["auth_token"],
                           SOURCES__TWILIO_STUDIO__MAX_WORKERS=str(cfg["workers"]))
         source = "twilio_studio"
+    import gc
+
+    gc.disable()  # as the `flowsync` command imports its modules (`pipelines.entry`)
     from pipelines.accounts import accounts
     from pipelines.runner import run_source
     from pipelines.warehouse.duckdb import duckdb_destination
     from sources import registry
+
+    gc.enable()
 
     (account,) = accounts(registry.get(source))
     # as `flowsync run` does: on the command's held connection (one DuckDB instance for

@@ -83,3 +83,35 @@ def test_collection_turned_off_stays_off() -> None:
     with collector.fewer_collections():
         assert gc.get_threshold()[0] == 0
     assert gc.get_threshold()[0] == 0
+
+
+SPY = """
+import gc, sys
+seen = []
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "dlt":
+            seen.append(gc.isenabled())
+sys.meta_path.insert(0, Spy())
+sys.argv = ["flowsync", "--version"]
+from pipelines.entry import main
+try:
+    main()
+except SystemExit:
+    pass
+print(seen, gc.isenabled())
+"""
+
+
+def test_the_command_imports_its_modules_with_the_collector_off_then_on() -> None:
+    import subprocess
+    import sys
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"] == {"flowsync": "pipelines.entry:main"}
+    done = subprocess.run([sys.executable, "-c", SPY], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    from pipelines import __version__
+    assert done.stdout.splitlines() == [f"flowsync {__version__}", "[False] True"]
