@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from operator import methodcaller
 from typing import Any
 
 import pyarrow as pa
@@ -156,18 +156,17 @@ def _shape(struct: pa.StructType) -> Shape:
             tuple((f.name, _shape(f.type)) for f in struct if pa.types.is_struct(f.type)))
 
 
-def _within(rows: Iterable[Any], shape: Shape) -> bool:
-    """Whether every row is a dict whose keys, and its nested dicts' keys, are in `shape`
-    (a nested value that is not a dict fails the conversion instead)."""
+def _within(rows: list[Any], shape: Shape) -> bool:
+    """Whether the rows' keys, and their nested objects' keys, are all in `shape` (in C:
+    a value that is not an object either fails here or fails the conversion)."""
     keys, nested = shape
-    for row in rows:
-        if type(row) is not dict or not row.keys() <= keys:
+    try:
+        if not all(map(keys.issuperset, rows)):
             return False
-        for name, inner in nested:
-            value = row.get(name)
-            if type(value) is dict and not _within((value,), inner):
-                return False
-    return True
+        return all(_within(list(filter(None, map(methodcaller("get", name), rows))), inner)
+                   for name, inner in nested)
+    except (TypeError, AttributeError):  # a row or nested value that is not an object
+        return False
 
 
 def _flatten_struct(struct: pa.StructArray, prefix: str, out: dict[str, pa.Array]) -> None:
