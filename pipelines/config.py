@@ -59,7 +59,7 @@ GENERAL = (
     Setting("destination.duckdb.memory_limit", "256MB", check=memory_size),
     # ... and while dlt loads rows into it (its cache of the tables merged into), when
     # lower: a first load's memory then stays that of one load; 32MB: a 1M Hilos first
-    # load peaked 26-31 MiB lower than at 64MB, 1.20x its 10k figure (README: memory)
+    # load peaked ~30 MiB lower than at 64MB, 1.23x its 10k figure (README: memory)
     Setting("destination.duckdb.load_memory_limit", "32MB", check=memory_size),
     Setting("destination.postgres.credentials", secret=True),
     # seconds: a statement the server runs longer than this is cancelled (by the server)
