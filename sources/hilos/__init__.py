@@ -23,6 +23,7 @@ from typing import Any
 import dlt
 
 from ..arrow import arrow_types, to_arrow
+from ..batches import Batches
 from ..checkpoint import NEVER, Checkpoint
 from ..errors import ConfigError
 from ..http import HttpClient
@@ -127,14 +128,16 @@ def flow_execution_contacts(client: HilosClient, lookback: timedelta, page_size:
                  CONTACT_STATUSES, quarantine, checkpoint, "flow-execution-contact",
                  as_json=CONTACT_AS_JSON, scrub=scrub)
     once = OncePerLoad("id", "Hilos flow-execution-contact")
+    batches = Batches()
     for rows, bad in reads.pages():
         rows = once(rows)
         progress.add(rows)
         if rows:
-            yield to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts", REQUIRED,
-                           "flow_execution_contacts")
+            yield from batches.add(to_arrow(rows, CONTACT_TYPES, "Hilos flow_execution_contacts",
+                                            REQUIRED, "flow_execution_contacts"))
         if bad:
             yield quarantined(bad)
+    yield from batches.flush()
     state.update(progress.finish(reads.cut).to_state())
     _record_failure(state, reads)
     quarantine.report()
@@ -167,14 +170,16 @@ def flow_executions(client: HilosClient, lookback: timedelta, initial_date: date
     reads = Sync(client.execution_pages, before, plan.start, EXECUTION_STATUSES, quarantine,
                  checkpoint, "flow-execution", scrub=scrub)
     once = OncePerLoad("id", "Hilos flow-execution")
+    batches = Batches()
     for rows, bad in reads.pages():
         rows = once(rows)
         progress.listed(rows)
         if rows:
-            yield to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions", REQUIRED,
-                           "flow_executions")
+            yield from batches.add(to_arrow(rows, EXECUTION_TYPES, "Hilos flow_executions",
+                                            REQUIRED, "flow_executions"))
         if bad:
             yield quarantined(bad)
+    yield from batches.flush()
     if reads.cut is not None or before.backfill is not None:
         # mid-backfill: the open ones are refreshed once the whole list has been read
         state.update(progress.finish(reads.cut, {**before.open, **plan.refresh}).to_state())

@@ -26,6 +26,7 @@ from typing import Any
 import dlt
 
 from ..arrow import arrow_types, to_arrow
+from ..batches import ROWS, Batches
 from ..checkpoint import NEVER, Checkpoint
 from ..fanin import fan_in
 from ..http import HttpClient
@@ -183,12 +184,13 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
              for sid in _until_due([f for f in flow_sids if f not in checkpoint.finished],
                                    checkpoint, [], first=not pending))
     once = OncePerLoad("sid", "Twilio Studio executions")
+    batches = Batches()
     for msg in fan_in(tasks, max_workers, depth=max_workers * 2, name="twilio-flow"):
         if isinstance(msg, Rows):
             rows = once(msg.rows)
             if rows:
-                yield to_arrow(rows, EXECUTION_TYPES, "Twilio Studio executions", REQUIRED,
-                               "executions")
+                yield from batches.add(to_arrow(rows, EXECUTION_TYPES, "Twilio Studio executions",
+                                                REQUIRED, "executions"))
             if msg.bad:
                 yield quarantined(msg.bad)
         elif isinstance(msg, FlowDone):
@@ -202,6 +204,7 @@ def executions(client: TwilioClient, wanted: list[str] | None, initial_date: dat
             # the cursor stays: the next sync reads this flow again from there
             log.error("%s; flow %s is read again next sync", msg.error, msg.flow_sid)
             failures.append(f"flow {msg.flow_sid}: {msg.error}")
+    yield from batches.flush()
     quarantine.report()
     once.report()
     asked = set(pending)
@@ -251,7 +254,7 @@ def _steps_table(rows: list[dict], what: str) -> Any:
 
 def _steps(client: TwilioClient, wanted: Iterable[tuple[str, str]], max_workers: int,
            unfetched: list[tuple[str, str]], checkpoint: Checkpoint, once: OncePerLoad,
-           scrub: Scrub = None, batch: int = 5000) -> Iterator[Any]:
+           scrub: Scrub = None, batch: int = ROWS) -> Iterator[Any]:
     """Steps of the given executions, fetched concurrently, yielded in batches; `once`
     holds the step sids this load has yielded.
 

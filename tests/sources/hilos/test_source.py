@@ -58,6 +58,17 @@ def test_first_load_equals_the_simulator(hsim: Simulator, tmp_path: Path) -> Non
     assert requests == 2
 
 
+def test_pages_reach_dlt_in_batches_not_one_by_one(hsim: Simulator, tmp_path: Path) -> None:
+    """dlt works out a table's schema for every table it is handed: 800 contact runs in
+    pages of 100 come as one table, not eight."""
+    # a pipeline of its own: the resource reads its (empty) state, not an earlier test's
+    dlt.pipeline(pipeline_name=f"batches_{uuid.uuid4().hex[:8]}", pipelines_dir=str(tmp_path))
+    http = make_http(HILOS_TOKEN, hsim.base_url)
+    resource = hilos_source(api_token=HILOS_TOKEN, base_url=hsim.base_url, http=http,
+                            page_size=100).resources["flow_execution_contacts"]
+    assert [t.num_rows for t in resource] == [len(contact_truth(hsim))]
+
+
 def test_three_incremental_rounds_keep_every_record_once_at_its_latest_state(
         hsim: Simulator, tmp_path: Path) -> None:
     runner = HilosRunner(hsim, tmp_path)

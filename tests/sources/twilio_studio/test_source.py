@@ -51,6 +51,22 @@ def test_first_load_equals_the_simulator(tsim: Simulator, tmp_path: Path, versio
             assert c.execute_sql("select count(*) from executions where contact_sid is null") == [(0,)]
 
 
+def test_pages_of_several_flows_reach_dlt_as_one_table(tsim: Simulator, tmp_path: Path) -> None:
+    """dlt works out a table's schema for every table it is handed: the executions of
+    three flows (a page each) come as one table, their steps as another, not one per page."""
+    # a pipeline of its own: the resource reads its (empty) state, not an earlier test's
+    dlt.pipeline(pipeline_name=f"batches_{uuid.uuid4().hex[:8]}", pipelines_dir=str(tmp_path))
+    cfg = tsim.world.config
+    http = make_http(base_url=tsim.base_url, account_sid=cfg.twilio_account_sid,
+                     auth_token=cfg.twilio_auth_token)
+    resource = twilio_studio_source(http=http).resources["executions"]
+    tables = [(sorted(t.column_names), t.num_rows) for t in resource]
+    since = visible_floor(tsim)
+    assert [rows for _, rows in tables] == [len(execution_truth(tsim, since)),
+                                            len(step_truth(tsim, since))]
+    assert "execution_sid" not in tables[0][0] and "execution_sid" in tables[1][0]
+
+
 def test_three_rounds_keep_each_execution_once_and_fetch_steps_once(
         tsim: Simulator, tmp_path: Path) -> None:
     runner = TwilioRunner(tsim, tmp_path)
