@@ -12,9 +12,11 @@ pages only through new or changed runs and checks every run that was open, the c
 way the API allows (`simulator.minimum`; also shown: the floor for a sync that knew
 exactly which runs changed). Then Twilio with a simulated latency per request: flowsync
 with 1 worker and with more, beside the floor and the peer (one request at a time, as it
-comes). Then the peak memory of flowsync's first loads at 10k, 100k and 1M runs of each
-source (`benchmarks.memory`) and the analytics rebuild after a change against a full one
-(`benchmarks.transform`). Prints tables and writes benchmarks/results/<time>.json.
+comes). At each Twilio scale the naive client and flowsync also run side by side in
+rounds, for CPU per request (`benchmarks.cpu`). Then the peak memory of flowsync's first
+loads at 10k, 100k and 1M runs of each source (`benchmarks.memory`) and the analytics
+rebuild after a change against a full one (`benchmarks.transform`). Prints tables and
+writes benchmarks/results/<time>.json.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.common import Sim, run_contender
+from benchmarks.cpu import section as cpu_section
 from benchmarks.killed import killed_half
 from benchmarks.killed import report as killed_report
 from benchmarks.memory import section as memory_section
@@ -51,8 +54,8 @@ def scale(provider: str, runs: int, args: argparse.Namespace, out: dict) -> None
         with tempfile.TemporaryDirectory(prefix="flowsync-bench-") as tmp:
             minimum, _ = _minimum(sim, provider)
             for contender in args.contenders:
-                if contender == "naive" and provider != "twilio":
-                    continue  # (written for Twilio)
+                if contender == "naive" and (provider != "twilio" or args.cpu_rounds):
+                    continue  # (written for Twilio; measured in rounds: benchmarks.cpu)
                 r = {"provider": provider, "runs": runs, "minimum_requests": minimum,
                      **run_contender(sim, contender, provider, Path(tmp) / contender,
                                      args.workers)}
@@ -153,17 +156,6 @@ def report(out: dict) -> str:
                   "| --- | ---: | ---: | ---: |"]
         lines += [f"| {r['provider']} | {r['runs']:,} | {p['wall_s'] / r['wall_s']:.1f} "
                   f"| {p['peak_rss_mib'] / r['peak_rss_mib']:.1f} |" for r, p in peers]
-    naive = [(r, p) for r in out["full"] if r["contender"] == "flowsync"
-             for p in out["full"] if p["contender"] == "naive"
-             and (p["provider"], p["runs"]) == (r["provider"], r["runs"])]
-    if naive:  # issue 27: CPU per request at most the naive client's, wall 1.5x faster
-        lines += ["", "| provider | runs | CPU-s per 1,000 requests: flowsync | naive "
-                      "| flowsync ÷ naive | naive ÷ flowsync, wall |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
-        for r, p in naive:
-            mine, theirs = (1000 * x["cpu_s"] / max(1, x["requests"]) for x in (r, p))
-            lines.append(f"| {r['provider']} | {r['runs']:,} | {mine:.3f} | {theirs:.3f} "
-                         f"| {mine / theirs:.2f} | {p['wall_s'] / r['wall_s']:.2f} |")
     if out["incremental"]:
         lines += ["", "| provider | runs | sync | changes | requests | minimum | × minimum "
                       "| minimum knowing the changes | wall |",
@@ -228,6 +220,10 @@ def main() -> None:
                         help="the simulator answers 429 (20429) above N Twilio requests at "
                              "once during the latency run; 0: no limit")
     parser.add_argument("--latency-workers", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--cpu-rounds", type=int, default=None,
+                        help="rounds of the naive client and flowsync side by side at each "
+                             "Twilio scale (default 3, --quick 1; 0: the naive client runs "
+                             "once with the other contenders; benchmarks.cpu)")
     parser.add_argument("--memory-runs", type=int, nargs="*", default=None,
                         help="first loads of each source whose peak RSS is compared (default "
                              "10000 100000 1000000; benchmarks.memory)")
@@ -243,6 +239,10 @@ def main() -> None:
         args.latency_executions = 500 if args.quick else 2_000
     if args.quick:
         args.latency_workers = [1, 4]
+    if args.cpu_rounds is None:
+        args.cpu_rounds = 1 if args.quick else 3
+    if not {"naive", "flowsync"} <= set(args.contenders) or not args.twilio_executions:
+        args.cpu_rounds = 0
     if args.memory_runs is None:
         args.memory_runs = [2_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000]
     if args.transform_runs is None:
@@ -256,13 +256,24 @@ def main() -> None:
         scale("hilos", runs, args, out)
     for runs in args.twilio_executions:
         scale("twilio", runs, args, out)
+    cpu_lines: list[str] = []
+    if args.cpu_rounds:
+        print("\nCPU per request against the naive client, in rounds (benchmarks.cpu):",
+              flush=True)
+        out["cpu"], cpu_lines = cpu_section(args.twilio_executions, args.cpu_rounds)
     if args.latency_executions:
         latency(args, out)
-    print("\nPeak memory of a first load as the account grows (benchmarks.memory):", flush=True)
-    out["memory"] = memory_section(args.memory_runs) if args.memory_runs else []
+    out["memory"] = []
+    if args.memory_runs:
+        print("\nPeak memory of a first load as the account grows (benchmarks.memory):",
+              flush=True)
+        out["memory"] = memory_section(args.memory_runs)
     out["transform"] = transform_section(args.transform_runs)
     print()
     print(report(out))
+    if cpu_lines:
+        print("\nCPU per request against the naive client, in rounds (benchmarks.cpu):\n"
+              + "\n".join(cpu_lines))
     print("\nPeak memory of a first load (benchmarks.memory):\n" + "\n".join(out["memory"]))
     print("\nThe analytics rebuild after a change, against a full rebuild "
           "(benchmarks.transform):\n" + "\n".join(out["transform"]))
