@@ -9,8 +9,8 @@ executions in turn, each in a process of its own into a DuckDB file of its own, 
 alternating from round to round (naive first in odd rounds). Each figure: CPU-s of the
 whole process (user + system, from wait4) per 1,000 requests the simulator counted, and
 wall time. Printed per round, then the median of the rounds' ratios: this machine is
-shared, and one round's ratio at 100,000 executions moved between 1.04 and 1.49 in one
-afternoon (the naive client's own figure between 0.39 and 0.56 CPU-ms a request), so a
+shared, and one round's ratio at 100,000 executions moved between 1.03 and 1.49 in one
+evening (the naive client's own figure between 0.39 and 0.62 CPU-ms a request), so a
 single round says little. Issue 27 asks for flowsync's CPU per request at most the naive
 client's at 20,000 executions and more, and its wall time 1.5x faster.
 """
