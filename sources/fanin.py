@@ -6,8 +6,16 @@ through a bounded queue. `fan_in` runs tasks that each emit messages (typed valu
 caller's choosing); `prefetch` reads one iterator ahead of its consumer.
 
 Either way: an exception escaping a task is raised in the consumer, after the messages
-emitted before it; when the consumer stops early (or fails), every task stops at its next
-`emit`, and the queue never holds more than `depth` messages, so memory stays bounded.
+its worker emitted before it; when the consumer stops early (or fails), every task stops
+at its next hand-over, and no more than `depth` messages wait in the queue (besides fewer
+than `batch` a worker holds), so memory stays bounded.
+
+Each worker may hand its messages over `batch` at a time (the rest when it runs out of
+tasks or a task fails): a consumer that waits for each message separately is woken once a
+message, a switch of threads each time. Twilio's steps come one small message per request:
+handed over 8 at a time, a 20,000-execution load made 41,000-44,000 voluntary context
+switches instead of 83,000-84,000 and took 0.34-0.35 CPU-ms a request instead of
+0.40-0.41 (3 rounds each, side by side).
 """
 
 from __future__ import annotations
@@ -43,14 +51,15 @@ class _Raised:
 
 
 @dataclass(frozen=True)
-class _Message(Generic[T]):
-    value: T
+class _Batch(Generic[T]):
+    values: list[T]
 
 
 def fan_in(tasks: Iterable[Task[T]], workers: int, depth: int,
-           name: str = "flowsync-worker") -> Iterator[T]:
-    """Yields what the tasks emit, in the order it arrives, running `workers` at a time."""
-    handoff: queue.Queue = queue.Queue(maxsize=max(1, depth))
+           name: str = "flowsync-worker", batch: int = 1) -> Iterator[T]:
+    """Yields what the tasks emit, in the order it arrives, running `workers` at a time;
+    each worker hands its messages over `batch` at a time (in the order it emitted them)."""
+    handoff: queue.Queue = queue.Queue(maxsize=max(1, -(-depth // max(1, batch))))
     stop = threading.Event()
     todo = iter(tasks)
     todo_lock = threading.Lock()
@@ -64,10 +73,22 @@ def fan_in(tasks: Iterable[Task[T]], workers: int, depth: int,
                 continue
         raise StoppedError
 
+    local = threading.local()
+
     def emit(value: T) -> None:
-        put(_Message(value))
+        held = local.held
+        held.append(value)
+        if len(held) >= batch:  # (a new list: the consumer owns the one handed over)
+            local.held = []
+            put(_Batch(held))
+
+    def flush() -> None:
+        if local.held:
+            put(_Batch(local.held))
+            local.held = []
 
     def work() -> None:
+        local.held = []
         while not stop.is_set():
             with todo_lock:
                 task = next(todo, None)
@@ -79,9 +100,11 @@ def fan_in(tasks: Iterable[Task[T]], workers: int, depth: int,
                 return
             except BaseException as exc:  # handed to the consumer, which raises it
                 with contextlib.suppress(StoppedError):
+                    flush()
                     put(_Raised(exc))
                 return
         with contextlib.suppress(StoppedError):
+            flush()
             put(_Finished())
 
     threads = [threading.Thread(target=work, daemon=True,
@@ -99,8 +122,8 @@ def fan_in(tasks: Iterable[Task[T]], workers: int, depth: int,
                 # or reading for up to its timeout
                 signals.raise_if_signalled()
                 continue
-            if isinstance(item, _Message):
-                yield item.value
+            if isinstance(item, _Batch):
+                yield from item.values
             elif isinstance(item, _Raised):
                 raise item.error
             else:

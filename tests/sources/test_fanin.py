@@ -151,3 +151,52 @@ def test_a_signal_stops_the_consumer_while_every_worker_is_still_waiting() -> No
     finally:
         signals._clear_signals()
         released.set()
+
+
+def test_fan_in_hands_a_workers_messages_over_in_batches_and_the_rest_at_its_end() -> None:
+    started: list[int] = []
+
+    def task(i: int):
+        def run(emit) -> None:
+            started.append(i)
+            emit(i)
+        return run
+
+    seen_with = {}  # message -> tasks started when it arrived
+    for m in fan_in([task(i) for i in range(10)], workers=1, depth=4, batch=4):
+        seen_with[m] = len(started)
+    assert list(seen_with) == list(range(10))  # one worker: its order, nothing lost
+    # message 0 cannot arrive before its batch (tasks 0-3) was full; 8 and 9 came at the end
+    assert all(seen_with[m] >= (m // 4 + 1) * 4 for m in range(8))
+    assert seen_with[8] == seen_with[9] == 10
+
+
+def test_fan_in_hands_over_a_batch_held_before_a_task_error() -> None:
+    def good(emit) -> None:
+        emit("a")
+
+    def bad(emit) -> None:
+        emit("b")
+        raise RuntimeError("steps broke")
+
+    got = []
+    with pytest.raises(RuntimeError, match="steps broke"):
+        for m in fan_in([good, good, bad], workers=1, depth=8, batch=8):
+            got.append(m)
+    assert got == ["a", "a", "b"]
+
+
+def test_fan_in_in_batches_holds_at_most_depth_messages_in_the_queue() -> None:
+    emitted = []
+
+    def endless(emit) -> None:
+        for i in range(100_000):
+            emit(i)
+            emitted.append(i)
+
+    items = fan_in([endless], workers=1, depth=8, batch=4)
+    assert next(items) == 0
+    time.sleep(0.3)  # the worker fills the queue and waits
+    # the consumer's batch (4) + the queue's 8 messages (2 batches) + the worker's 4
+    assert len(emitted) <= 16
+    items.close()
