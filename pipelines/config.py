@@ -58,10 +58,10 @@ GENERAL = (
     # The limit when DuckDB opens the file, checkpoints it and rebuilds the analytics
     Setting("destination.duckdb.memory_limit", "256MB", check=memory_size),
     # ... and while dlt loads rows into it (its cache of the tables merged into), when
-    # lower: a first load's memory then stays that of one load. Not 32MB: a checkpoint
-    # pins a block per column it writes, and tables of 30-odd columns failed to
-    # checkpoint within it, however few their rows (README: memory)
-    Setting("destination.duckdb.load_memory_limit", "64MB", check=memory_size),
+    # lower: a first load's memory then stays that of one load. A checkpoint pins a
+    # block per column written: the file is checkpointed after each of dlt's jobs, so
+    # that one holds a table's, not a load's (`warehouse.duckdb_jobs`; README: memory)
+    Setting("destination.duckdb.load_memory_limit", "32MB", check=memory_size),
     Setting("destination.postgres.credentials", secret=True),
     # seconds: a statement the server runs longer than this is cancelled (by the server)
     Setting("destination.postgres.statement_timeout", 3600, whole=True),

@@ -29,6 +29,7 @@ from transforms.warehouse import Params, Warehouse
 from .. import config
 from ..memory import DUCKDB_OPTIONS
 from . import Destination, state_dir
+from .duckdb_errors import duckdb_error, invalidation, original_error
 from .duckdb_file import hold
 
 log = logging.getLogger("flowsync.duckdb")
@@ -98,9 +99,14 @@ class DuckDB(Destination):
         return f"duckdb:{self.path}"
 
     def dlt_destination(self, staging: str) -> Any:
-        credentials = (DuckDbCredentials(self.connection) if self.connection is not None else
-                       DuckDbCredentials(str(self.path), global_config=dict(self.options)))
-        return dlt.destinations.duckdb(credentials, staging_dataset_name_layout=staging)
+        if self.connection is None:  # (dlt's connection of each load checkpoints as it closes)
+            return dlt.destinations.duckdb(
+                DuckDbCredentials(str(self.path), global_config=dict(self.options)),
+                staging_dataset_name_layout=staging)
+        from .duckdb_jobs import checkpointing_duckdb  # (dlt's DuckDB client: at load time)
+
+        return checkpointing_duckdb(DuckDbCredentials(self.connection),
+                                    staging_dataset_name_layout=staging)
 
     def dbt_output(self, schema: str) -> tuple[dict[str, Any], dict[str, str]]:
         """dbt-duckdb on the same file with the same settings: in this process it shares
@@ -131,9 +137,18 @@ class DuckDB(Destination):
             try:
                 with self._load_limit():
                     return self._load(pipeline, reduced=True)
+            except FlowsyncError:
+                raise
             except Exception as exc:
+                invalid = invalidation(self.connection)
+                if invalid is not None:  # inside dlt's load: a job's checkpoint (duckdb_jobs)
+                    raise FlowsyncError(
+                        f"DuckDB failed inside dlt's load into {self.path} within destination."
+                        f"duckdb.load_memory_limit {self.load_limit}: {original_error(invalid)}. "
+                        "The load is pending; later runs load this file within destination."
+                        f"duckdb.memory_limit {self.options.get('memory_limit')}") from exc
                 # a load DuckDB refused (its database still answers), whose jobs dlt kept
-                if not (_duckdb_error(exc) and pipeline.has_pending_data and self._answers()):
+                if not (duckdb_error(exc) and pipeline.has_pending_data):
                     raise
             log.warning("%s: loading again within destination.duckdb.memory_limit %s",
                         self.path, self.options.get("memory_limit"))
@@ -159,16 +174,6 @@ class DuckDB(Destination):
         finally:
             with suppress(Exception):  # (a database DuckDB invalidated refuses it)
                 self.connection.execute(f"set threads = {int(before)}")
-
-    def _answers(self) -> bool:
-        """Whether the held connection still runs statements (a fatal error ends that)."""
-        import duckdb
-
-        try:
-            self.connection.execute("select 1").fetchall()
-        except duckdb.Error:
-            return False
-        return True
 
     @property
     def careful(self) -> Path:
@@ -206,14 +211,14 @@ class DuckDB(Destination):
         try:
             yield
         except Exception as exc:
-            cause = _duckdb_error(exc)
+            cause = duckdb_error(exc) or invalidation(self.connection)
             if cause is not None:
                 self.careful.parent.mkdir(parents=True, exist_ok=True)
-                self.careful.write_text(f"{first_line(cause)}\n")
+                self.careful.write_text(f"{original_error(cause)}\n")
                 log.warning("DuckDB failed within destination.duckdb.load_memory_limit %s "
                             "(%s); later loads of %s are within destination.duckdb."
                             "memory_limit %s (to try the lower limit again, delete %s)",
-                            self.load_limit, first_line(cause), self.path,
+                            self.load_limit, original_error(cause), self.path,
                             self.options.get("memory_limit"), self.careful)
             with suppress(Exception):  # (a database DuckDB invalidated refuses it)
                 self._full_limit()
@@ -255,21 +260,6 @@ class DuckDB(Destination):
             return None
         return (f"no DuckDB warehouse at {self.path}; load one with `flowsync run` (or set "
                 "DESTINATION__DUCKDB__CREDENTIALS)")
-
-
-def _duckdb_error(exc: BaseException) -> BaseException | None:
-    """What DuckDB raised, `exc` or one of its causes (dlt wraps it), or None."""
-    import duckdb
-
-    seen: set[int] = set()
-    found: BaseException | None = exc
-    while found is not None and id(found) not in seen:
-        if isinstance(found, duckdb.Error):
-            return found
-        seen.add(id(found))
-        found = found.__cause__ or found.__context__
-    return None
-
 
 
 def duckdb_destination(path: str | None = None) -> DuckDB:

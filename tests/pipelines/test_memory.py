@@ -69,7 +69,7 @@ def test_each_load_on_the_held_duckdb_file_is_checkpointed(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("limits", "while_loading"), [
-    ({}, "61.0 MiB"),  # the defaults: 256MB, 64MB while loading
+    ({}, "30.5 MiB"),  # the defaults: 256MB, 32MB while loading
     ({"DESTINATION__DUCKDB__MEMORY_LIMIT": "16MB"}, "15.2 MiB"),  # lower: it bounds both
     ({"DESTINATION__DUCKDB__LOAD_MEMORY_LIMIT": "1GB"}, "244.1 MiB"),
 ])
